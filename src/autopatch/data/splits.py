@@ -1,0 +1,137 @@
+"""The paper's few-shot splits (Table 2) of one MVTec-layout category, decoded once into tensors.
+
+With n_holdout = number of files in test/good and every list sorted by file name:
+
+- train: train/good without its first n_holdout files (the bank is fitted on these);
+- val:   those n_holdout normal images + the first k images of every defect type (the search objective);
+- test:  all of test/good + every defect type's images from index `holdout_anomalies` on, so k = 1, 2
+         and 4 share one test set (default 4). `oracle=True` gives the paper's Test' instead: defect
+         images from index k on, i.e. every anomaly not used for validation.
+
+Images are kept as one uint8 tensor per split so repeated search trials never decode files again;
+normalisation happens per backbone later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from autopatch.data.decode import check_image_size, decode_pairs
+from autopatch.data.layout import NORMAL_TYPE, CategoryLayout, discover_category
+from autopatch.errors import AutopatchError
+
+
+@dataclass(frozen=True)
+class Split:
+    """Images uint8 [N,3,S,S], masks bool [N,S,S] (all false for normal images), defect type and file per image."""
+
+    images: torch.Tensor
+    masks: torch.Tensor
+    types: list[str]
+    paths: list[Path]
+
+    def __post_init__(self) -> None:
+        n = self.images.shape[0]
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4 or self.images.shape[1] != 3:
+            raise AutopatchError(f"Split images must be uint8 [N,3,S,S], got {self.images.dtype} {tuple(self.images.shape)}")
+        if self.masks.dtype != torch.bool or tuple(self.masks.shape) != (n, *self.images.shape[2:]):
+            raise AutopatchError(
+                f"Split masks must be bool {[n, *self.images.shape[2:]]}, got {self.masks.dtype} {list(self.masks.shape)}"
+            )
+        if len(self.types) != n or len(self.paths) != n:
+            raise AutopatchError(f"Split has {n} images but {len(self.types)} types and {len(self.paths)} paths")
+
+    def __len__(self) -> int:
+        return len(self.types)
+
+    @property
+    def is_anomalous(self) -> list[bool]:
+        """Per image: True for a defect type, False for "good"."""
+        return [t != NORMAL_TYPE for t in self.types]
+
+
+@dataclass(frozen=True)
+class Splits:
+    """train (normal only), val (search objective) and test (or Test' with oracle=True)."""
+
+    train: Split
+    val: Split
+    test: Split
+
+
+_Item = tuple[Path, Path | None, str]  # image, mask (None for normal), defect type
+
+
+def load_splits(
+    root: str | Path,
+    category: str,
+    k: int,
+    image_size: int = 224,
+    holdout_anomalies: int = 4,
+    oracle: bool = False,
+    workers: int | None = None,
+) -> Splits:
+    """Check the layout of `root/category`, build the Table-2 splits for `k` shots and decode them.
+
+    `holdout_anomalies` (>= k) fixes where the test anomalies start; it is ignored with `oracle=True`,
+    where the test anomalies start at k. Every defect type must keep at least one test image.
+    `workers` is the number of decoding threads (default: one per core, at most 8).
+    """
+    _check_int("k", k, 1, "the number of anomalous images per defect type used for validation, e.g. 1")
+    _check_int("holdout_anomalies", holdout_anomalies, 0, "the index where test anomalies start, e.g. 4")
+    check_image_size(image_size)
+    if not oracle and holdout_anomalies < k:
+        raise AutopatchError(
+            f"holdout_anomalies={holdout_anomalies} is smaller than k={k}, so validation anomalies would also be "
+            f"test anomalies: pass holdout_anomalies >= k (or oracle=True for Test')"
+        )
+    layout = discover_category(root, category)
+    train, val, test = _split_items(layout, k, k if oracle else holdout_anomalies)
+    # One pool for all three splits keeps the threads busy across split boundaries.
+    decoded = decode_pairs([(image, mask) for image, mask, _ in [*train, *val, *test]], image_size, workers)
+    return Splits(
+        train=_take(decoded, train, 0),
+        val=_take(decoded, val, len(train)),
+        test=_take(decoded, test, len(train) + len(val)),
+    )
+
+
+def _check_int(name: str, value: int, minimum: int, meaning: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise AutopatchError(f"{name}={value!r} is invalid: pass an integer >= {minimum} ({meaning})")
+
+
+def _split_items(layout: CategoryLayout, k: int, test_start: int) -> tuple[list[_Item], list[_Item], list[_Item]]:
+    """File lists of train / val / test; pure slicing of the sorted layout, no decoding."""
+    n_holdout = len(layout.test_good)
+    train = [(p, None, NORMAL_TYPE) for p in layout.train_good[n_holdout:]]
+    val = [(p, None, NORMAL_TYPE) for p in layout.train_good[:n_holdout]]
+    test = [(p, None, NORMAL_TYPE) for p in layout.test_good]
+    for defect in layout.defects:
+        n = len(defect.images)
+        folder = layout.path / "test" / defect.name
+        if k > n:
+            raise AutopatchError(f"k={k} exceeds the {n} anomalous images of '{defect.name}' in {folder}: pass k <= {n}")
+        if test_start >= n:
+            raise AutopatchError(
+                f"'{defect.name}' in {folder} has {n} anomalous images, so none is left for the test set that "
+                f"starts at index {test_start}: lower holdout_anomalies (or k with oracle=True) below {n}"
+            )
+        pairs = list(zip(defect.images, defect.masks))
+        val += [(image, mask, defect.name) for image, mask in pairs[:k]]
+        test += [(image, mask, defect.name) for image, mask in pairs[test_start:]]
+    return train, val, test
+
+
+def _take(decoded: tuple[torch.Tensor, torch.Tensor], items: list[_Item], start: int) -> Split:
+    images, masks = decoded
+    end = start + len(items)
+    return Split(
+        images=images[start:end].clone(),
+        masks=masks[start:end].clone(),
+        types=[t for _, _, t in items],
+        paths=[image for image, _, _ in items],
+    )
