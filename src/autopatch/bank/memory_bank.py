@@ -1,0 +1,162 @@
+"""The memory bank: normal training patches, queried by exact 1-NN squared L2 distance.
+
+``fraction`` keeps a seeded random subset of the rows — the cheap fidelity knob the search uses on
+CPU. The kept count is ``max(1, floor(fraction * M + 0.5))`` (round half up), taken as
+``torch.randperm(M, generator=torch.Generator().manual_seed(seed))[:n]`` sorted, so the same
+(M, fraction, seed) always keeps the same rows in their original order.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from autopatch.bank.knn import PRECISIONS, FaissFlatSearch, NearestSearch, TiledTorchSearch, faiss_available
+from autopatch.errors import AutopatchError
+
+BACKENDS = ("auto", "faiss", "torch")
+STATE_VERSION = 1
+
+
+def kept_rows(total: int, fraction: float) -> int:
+    """How many bank rows a fraction keeps (round half up, at least one)."""
+    return max(1, math.floor(fraction * total + 0.5))
+
+
+def _check_matrix(x: torch.Tensor, what: str) -> None:
+    if not isinstance(x, torch.Tensor) or x.dim() != 2:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise AutopatchError(f"{what} must be a 2-D float tensor [rows, channels], got {shape}")
+    if not x.is_floating_point():
+        raise AutopatchError(f"{what} must be a float tensor, got dtype {x.dtype}; cast with .float()")
+    if x.shape[1] == 0:
+        raise AutopatchError(f"{what} has 0 channels; patches need at least one feature channel")
+    if not bool(torch.isfinite(x).all()):
+        raise AutopatchError(f"{what} contains NaN or Inf values; check the encoder output / input images")
+
+
+class MemoryBank:
+    """Bank of patch vectors answering ``nearest(queries)`` = squared L2 to the closest bank row.
+
+    backend: "auto" uses faiss IndexFlatL2 on CPU (torch tiles if faiss is missing) and tiled torch
+    matmuls on CUDA. precision "tf32"/"bf16" shortlists candidates in low precision and re-checks
+    them in fp32 (torch backend only).
+    """
+
+    def __init__(
+        self,
+        device: str | torch.device = "cpu",
+        fraction: float = 1.0,
+        seed: int = 0,
+        *,
+        backend: str = "auto",
+        precision: str = "fp32",
+        query_chunk: int | None = None,
+        bank_chunk: int = 16384,
+    ) -> None:
+        if not (isinstance(fraction, (int, float)) and 0.0 < fraction <= 1.0):
+            raise AutopatchError(f"bank fraction must be in (0, 1], got {fraction!r}")
+        if backend not in BACKENDS:
+            raise AutopatchError(f"bank backend must be one of {BACKENDS}, got {backend!r}")
+        if precision not in PRECISIONS:
+            raise AutopatchError(f"bank precision must be one of {PRECISIONS}, got {precision!r}")
+        self.device = torch.device(device)
+        self.fraction = float(fraction)
+        self.seed = int(seed)
+        self.backend = self._resolve_backend(backend, precision)
+        self.precision = precision
+        self.query_chunk = query_chunk
+        self.bank_chunk = bank_chunk
+        self._search: NearestSearch | None = None
+        self._patches: torch.Tensor | None = None
+
+    def _resolve_backend(self, backend: str, precision: str) -> str:
+        if backend == "faiss":
+            if not faiss_available():
+                raise AutopatchError("bank backend 'faiss' requested but faiss is not installed; pip install faiss-cpu")
+            if self.device.type != "cpu" or precision != "fp32":
+                raise AutopatchError(
+                    "bank backend 'faiss' runs on device 'cpu' with precision 'fp32' only; use backend='torch'"
+                )
+            return "faiss"
+        if backend == "torch":
+            return "torch"
+        use_faiss = self.device.type == "cpu" and precision == "fp32" and faiss_available()
+        return "faiss" if use_faiss else "torch"
+
+    @property
+    def patches(self) -> torch.Tensor:
+        """The kept bank rows [M_kept, C] float32; read-only (for faiss it is a view of the index's storage)."""
+        if self._patches is None:
+            raise AutopatchError("memory bank is empty; call MemoryBank.fit(patches) first")
+        return self._patches
+
+    def fit(self, patches: torch.Tensor) -> "MemoryBank":
+        _check_matrix(patches, "memory bank patches")
+        if len(patches) == 0:
+            raise AutopatchError("memory bank patches are empty (0 rows); fit needs at least one normal patch")
+        if self.fraction < 1.0:
+            n = kept_rows(len(patches), self.fraction)
+            generator = torch.Generator().manual_seed(self.seed)
+            keep = torch.randperm(len(patches), generator=generator)[:n].sort().values
+            patches = patches[keep.to(patches.device)]
+        self._build(patches)
+        return self
+
+    def _build(self, patches: torch.Tensor) -> None:
+        patches = patches.detach().to(self.device, torch.float32)
+        chunk = {} if self.query_chunk is None else {"query_chunk": self.query_chunk}
+        if self.backend == "faiss":
+            search: NearestSearch = FaissFlatSearch(patches, **chunk)
+        else:
+            search = TiledTorchSearch(patches, bank_chunk=self.bank_chunk, precision=self.precision, **chunk)
+        self._patches = search.bank
+        self._search = search
+
+    def nearest(self, queries: torch.Tensor) -> torch.Tensor:
+        """Squared L2 distance of every query row to its nearest bank row: float32 [Q] on the bank's device."""
+        bank = self.patches
+        _check_matrix(queries, "query patches")
+        if queries.shape[1] != bank.shape[1]:
+            raise AutopatchError(
+                f"query patches have {queries.shape[1]} channels but the memory bank has {bank.shape[1]}; "
+                "use the same encoder blocks and patch sizes for fit and predict"
+            )
+        assert self._search is not None
+        return self._search.search(queries).to(self.device)
+
+    def state_dict(self) -> dict:
+        """Plain tensors/ints/floats/strs only, so it saves with torch.save and loads with weights_only=True."""
+        return {
+            "version": STATE_VERSION,
+            "patches": self.patches.detach().cpu().clone(),
+            "fraction": self.fraction,
+            "seed": self.seed,
+            "precision": self.precision,
+        }
+
+    @classmethod
+    def from_state_dict(
+        cls, state: dict, device: str | torch.device = "cpu", backend: str = "auto", precision: str | None = None
+    ) -> "MemoryBank":
+        """Rebuild a fitted bank; the stored rows are already the kept subset, so nothing is re-sampled.
+
+        device/backend/precision are run-time choices (a bank fitted on CUDA loads on CPU); precision
+        None keeps the stored one.
+        """
+        missing = {"version", "patches", "fraction", "seed", "precision"} - set(state)
+        if missing:
+            raise AutopatchError(
+                f"memory bank state is missing {sorted(missing)}; the model file is damaged or not an autopatch model"
+            )
+        if state["version"] > STATE_VERSION:
+            raise AutopatchError(
+                f"memory bank state version {state['version']} is newer than this autopatch "
+                f"({STATE_VERSION}); upgrade autopatch"
+            )
+        precision = precision or state["precision"]
+        bank = cls(device, state["fraction"], state["seed"], backend=backend, precision=precision)
+        _check_matrix(state["patches"], "memory bank state patches")
+        bank._build(state["patches"])
+        return bank
