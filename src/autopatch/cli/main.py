@@ -9,7 +9,7 @@ import sys
 from autopatch.errors import AutopatchError
 
 # Each module registers one sub-command through `register(subparsers)`; its handler is `args.run(args)`.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["fit", "evaluate", "predict", "search", "pareto", "export", "demo", "baseline", "experiment"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,21 @@
+"""Baselines the paper compares AutoPatch with: PatchCore on any registry encoder."""
+
+from autopatch.baselines.patchcore import (
+    BaselineResult,
+    PatchCoreEmbedding,
+    build_patchcore,
+    default_layers,
+    describe,
+    fit_baseline,
+    run_baseline,
+)
+
+__all__ = [
+    "BaselineResult",
+    "PatchCoreEmbedding",
+    "build_patchcore",
+    "default_layers",
+    "describe",
+    "fit_baseline",
+    "run_baseline",
+]

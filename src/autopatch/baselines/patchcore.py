@@ -1,0 +1,180 @@
+"""The PatchCore baseline (Roth et al. 2022) as the paper compares against it, on any registry encoder.
+
+Faithful to amazon-science/patchcore-inspection: two backbone layers (WRN-50-2 `layer2` + `layer3`;
+for other encoders the last block of the stride-8 and of the stride-16 stage), 3x3 neighbourhood
+aggregation, per-layer adaptive average pooling to 1024 values and aggregation to 1024, approximate
+greedy coreset (10 %), 1-NN squared L2, bilinear upsampling and a Gaussian with sigma 4. Run on
+AutoPatch's splits: plain resize to the image size, no centre crop.
+
+It is a `Segmenter` with PatchCore's embedding as its patch aggregation, so fit, threshold, predict,
+save/load and evaluation are the very code AutoPatch's models use; only the features differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from autopatch.backbones import Encoder, create_encoder
+from autopatch.baselines.patchcore_features import patchcore_embed
+from autopatch.data import Split, load_splits
+from autopatch.errors import AutopatchError
+from autopatch.segmenter import Segmenter, evaluate_on_split
+from autopatch.segmenter.aggregation import register_aggregation
+
+AGGREGATION_KIND = "patchcore"
+NEIGHBOURHOOD = 3
+PRETRAIN_DIM = 1024
+TARGET_DIM = 1024
+SMOOTHING_SIGMA = 4.0
+DEFAULT_CORESET = 0.1
+DEFAULT_STRIDES = (8, 16)
+
+
+class PatchCoreEmbedding:
+    """PatchCore's patch features as a Segmenter aggregation: maps (finest first) -> [N, target_dim, h0, w0].
+
+    It holds no weights, only sizes, so a model file stores it as a few integers (`config()`).
+    """
+
+    kind = AGGREGATION_KIND
+
+    def __init__(
+        self,
+        channels: Sequence[int],
+        patch_size: int = NEIGHBOURHOOD,
+        pretrain_dim: int = PRETRAIN_DIM,
+        target_dim: int = TARGET_DIM,
+    ) -> None:
+        self.channels = [int(c) for c in channels]
+        self.patch_size = int(patch_size)
+        self.pretrain_dim = int(pretrain_dim)
+        self.target_dim = int(target_dim)
+        if not self.channels or min(self.channels) < 1:
+            raise AutopatchError(f"PatchCore embedding needs positive channel counts, got {self.channels}")
+        if self.patch_size < 1 or self.pretrain_dim < 1 or self.target_dim < 1:
+            raise AutopatchError(
+                f"PatchCore embedding sizes must be positive (patch {self.patch_size}, "
+                f"pretrain {self.pretrain_dim}, target {self.target_dim})"
+            )
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "channels": list(self.channels),
+            "patch_size": self.patch_size,
+            "pretrain_dim": self.pretrain_dim,
+            "target_dim": self.target_dim,
+        }
+
+    def __call__(self, maps: Sequence[torch.Tensor]) -> torch.Tensor:
+        found = [int(m.shape[1]) for m in maps]
+        if found != self.channels:
+            raise AutopatchError(f"PatchCore embedding built for channels {self.channels} got maps with {found}")
+        return patchcore_embed(maps, self.patch_size, self.pretrain_dim, self.target_dim)
+
+
+register_aggregation(AGGREGATION_KIND, PatchCoreEmbedding)
+
+
+def default_layers(encoder: Encoder) -> tuple[int, int]:
+    """The last block of the stride-8 and of the stride-16 stage (WRN-50-2: layer2, layer3)."""
+    chosen = []
+    for stride in DEFAULT_STRIDES:
+        ids = [info.id for info in encoder.blocks if info.stride == stride]
+        if not ids:
+            strides = sorted({info.stride for info in encoder.blocks})
+            raise AutopatchError(
+                f"{encoder.family} has no stride-{stride} block (strides {strides}); pass --layers with two block ids"
+            )
+        chosen.append(ids[-1])
+    return chosen[0], chosen[1]
+
+
+def build_patchcore(
+    encoder: Encoder,
+    image_size: int = 224,
+    layers: Sequence[int] | None = None,
+    coreset: float | None = DEFAULT_CORESET,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    pretrain_dim: int = PRETRAIN_DIM,
+    target_dim: int = TARGET_DIM,
+) -> Segmenter:
+    """An unfitted PatchCore Segmenter; `coreset` None or 1 keeps the whole memory bank."""
+    layers = list(layers) if layers is not None else list(default_layers(encoder))
+    if not layers:
+        raise AutopatchError("PatchCore needs at least one layer; pass --layers, e.g. 2,3")
+    if len(set(layers)) != len(layers):
+        raise AutopatchError(f"PatchCore layers {layers} repeat a block; give distinct block ids")
+    ordered = sorted(layers, key=lambda b: encoder.block(b).stride)  # the Segmenter's order: finest map first
+    channels = [encoder.block(b).channels for b in ordered]
+    embedding = PatchCoreEmbedding(channels, NEIGHBOURHOOD, pretrain_dim, target_dim)
+    return Segmenter(
+        encoder,
+        ordered,
+        [NEIGHBOURHOOD] * len(ordered),
+        image_size,
+        coreset=None if coreset is None or coreset >= 1.0 else coreset,
+        smoothing_sigma=SMOOTHING_SIGMA,
+        device=device,
+        seed=seed,
+        aggregation=embedding,
+    )
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    """The fitted baseline and its test-split metrics (evaluate_on_split's dict, GFLOPs and images/s included)."""
+
+    segmenter: Segmenter
+    metrics: dict[str, Any]
+
+
+def describe(segmenter: Segmenter, backbone: str) -> str:
+    """`PatchCore wide_resnet50_2 [2,3] coreset 0.1` — how tables name the baseline."""
+    coreset = segmenter.coreset if segmenter.coreset is not None else 1.0
+    return f"PatchCore {backbone} [{','.join(map(str, segmenter.block_ids))}] coreset {coreset:g}"
+
+
+def fit_baseline(
+    segmenter: Segmenter, train: Split, val: Split, batch_size: int = 32, progress: bool = False
+) -> dict[str, float]:
+    """Bank from the train split, pixel threshold (best F1) on the val split; returns the threshold record."""
+    segmenter.fit(train.images, batch_size=batch_size, progress=progress)
+    return segmenter.fit_threshold(val.images, val.masks, batch_size=batch_size, progress=progress)
+
+
+def run_baseline(
+    data_root: str | Path,
+    category: str,
+    backbone: str,
+    *,
+    layers: Sequence[int] | None = None,
+    coreset: float | None = DEFAULT_CORESET,
+    k: int = 1,
+    image_size: int = 224,
+    device: str | torch.device = "auto",
+    weights: str | None = None,
+    batch_size: int = 32,
+    seed: int = 0,
+    progress: bool = False,
+) -> BaselineResult:
+    """PatchCore on `backbone` fit on the category's train split, threshold on val (k shots), scored on test."""
+    splits = load_splits(data_root, category, k, image_size=image_size)
+    encoder = create_encoder(backbone, pretrained=True, weights=weights)
+    segmenter = build_patchcore(encoder, image_size, layers, coreset, device=device, seed=seed)
+    val = fit_baseline(segmenter, splits.train, splits.val, batch_size, progress)
+    segmenter.metadata = {
+        "category": category,
+        "k": k,
+        "architecture": describe(segmenter, backbone),
+        "coreset": segmenter.coreset,
+        "train_images": len(splits.train),
+        "val": val,
+    }
+    metrics = evaluate_on_split(segmenter, splits.test, batch_size=batch_size, progress=progress)
+    return BaselineResult(segmenter=segmenter, metrics=metrics)

@@ -1,0 +1,51 @@
+"""`autopatch baseline`: PatchCore on a registry encoder, fit and scored on AutoPatch's splits."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from autopatch.baselines import run_baseline
+from autopatch.cli.evaluate import ROWS, format_value
+from autopatch.cli.fit import int_list
+from autopatch.device import DEVICE_CHOICES
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "baseline",
+        help="PatchCore baseline on a category: same metrics table as `evaluate`",
+        description="Fits PatchCore (two layers, 3x3 neighbourhoods, 1024-d embedding, greedy coreset, 1-NN, "
+        "Gaussian sigma 4) on the train split with plain resize (no crop), picks the pixel threshold on the "
+        "validation split and prints the test-split metrics, encoder GFLOPs and images/s.",
+    )
+    parser.add_argument("data_root", type=Path, help="folder that contains the category folder (MVTec layout)")
+    parser.add_argument("--category", required=True, help="category folder name, e.g. bottle")
+    parser.add_argument("--backbone", required=True, help="encoder registry name, e.g. wide_resnet50_2")
+    parser.add_argument(
+        "--layers", type=int_list, default=None,
+        help="block ids to extract (default: last block of the stride-8 and stride-16 stages; WRN-50-2: 2,3)",
+    )  # fmt: skip
+    parser.add_argument("--coreset", type=float, default=0.1, help="greedy coreset fraction (PatchCore: 0.1 or 0.01)")
+    parser.add_argument("--k", type=int, default=1, help="anomalous images per defect type in the val split")
+    parser.add_argument("--image-size", type=int, default=224, help="square input size in pixels")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    parser.add_argument("--weights", default=None, help="local encoder checkpoint instead of the download")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--out", type=Path, default=None, help="also save the fitted model file here")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = run_baseline(
+        args.data_root, args.category, args.backbone, layers=args.layers, coreset=args.coreset, k=args.k,
+        image_size=args.image_size, device=args.device, weights=args.weights, batch_size=args.batch_size,
+        progress=True,
+    )  # fmt: skip
+    if args.out is not None:
+        print(f"model      {result.segmenter.save(args.out)}")
+    print(f"{result.segmenter.metadata['architecture']}")
+    print(f"{args.category} test split, {result.metrics['images']} images, k={args.k}")
+    for label, key in ROWS:
+        print(f"{label:<10} {format_value(result.metrics[key])}")
+    return 0

@@ -1,0 +1,63 @@
+"""`autopatch evaluate`: a saved model's metrics on a category's test split, printed as a plain table."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from autopatch.data import load_splits
+from autopatch.device import DEVICE_CHOICES
+from autopatch.errors import AutopatchError
+from autopatch.segmenter import Segmenter, evaluate_on_split
+
+ROWS = (
+    ("rwAP", "rwap"),
+    ("AP", "ap"),
+    ("AUROC", "auroc"),
+    ("AUROC@0.3", "pauroc_0.3"),
+    ("AUPRO@0.3", "aupro_0.3"),
+    ("threshold", "threshold"),
+    ("F1", "f1"),
+    ("precision", "precision"),
+    ("recall", "recall"),
+    ("GFLOPs", "gflops"),
+    ("images/s", "images_per_s"),
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="metrics of a saved model on a category's test split",
+        description="Prints rwAP, AP, AUROC, AUROC@0.3, AUPRO@0.3 on the test split, F1/precision/recall at the "
+        "model's stored threshold, encoder GFLOPs and end-to-end images/s (encode + 1-NN + upsample).",
+    )
+    parser.add_argument("model", type=Path, help="model file written by `autopatch fit`")
+    parser.add_argument("data_root", type=Path, help="folder that contains the category folder (MVTec layout)")
+    parser.add_argument("--category", default=None, help="category folder name (default: the one the model was fit on)")
+    parser.add_argument("--k", type=int, default=None, help="shots of the split (default: the model's)")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.set_defaults(run=run)
+
+
+def format_value(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:.6g}"
+    return str(value)
+
+
+def run(args: argparse.Namespace) -> int:
+    segmenter = Segmenter.load(args.model, device=args.device)
+    category = args.category or segmenter.metadata.get("category")
+    if not category:
+        raise AutopatchError(f"model file {args.model} names no category; pass --category")
+    k = args.k if args.k is not None else int(segmenter.metadata.get("k", 1))
+    splits = load_splits(args.data_root, category, k, image_size=segmenter.image_size)
+    result = evaluate_on_split(segmenter, splits.test, batch_size=args.batch_size, progress=True)
+    print(f"{category} test split, {result['images']} images, k={k}")
+    for label, key in ROWS:
+        print(f"{label:<10} {format_value(result[key])}")
+    return 0

@@ -1,0 +1,51 @@
+"""`autopatch export`: refit a study's chosen trial into the model file `predict`/`evaluate` use."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from autopatch.cli.evaluate import ROWS, format_value
+from autopatch.cli.pareto import add_study_arguments, open_existing_study
+from autopatch.device import DEVICE_CHOICES
+from autopatch.search.export import ExportResult, export_trial
+from autopatch.search.pareto import select_trial
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="refit a study's trial on the train split and save it as a model file",
+        description="Refits the chosen trial's architecture on the train split (full bank, or --coreset), "
+        "picks the pixel threshold on the validation split, saves the model to --out and prints its "
+        "test-split metrics.",
+    )
+    add_study_arguments(parser)
+    parser.add_argument("--trial", default="best", help="trial number, or 'best' (highest val rwAP; default)")
+    parser.add_argument("--max-gflops", type=float, default=None, help="with 'best': best within this budget")
+    parser.add_argument("--coreset", type=float, default=None, help="greedy coreset fraction of the bank, e.g. 0.1")
+    parser.add_argument("--data", type=Path, default=None, help="data root, if not where the study recorded it")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--out", required=True, type=Path, help="model file to write, e.g. model.pt")
+    parser.set_defaults(run=run)
+
+
+def print_export(result: ExportResult) -> None:
+    print(f"model        {result.path}")
+    print(f"trial        {result.trial}: {result.architecture}")
+    print(f"threshold    {result.val_threshold['threshold']:.6g} (val F1 {result.val_threshold['f1']:.4f})")
+    print(f"test split, {result.test_metrics['images']} images:")
+    for label, key in ROWS:
+        print(f"  {label:<10} {format_value(result.test_metrics[key])}")
+
+
+def run(args: argparse.Namespace) -> int:
+    study = open_existing_study(args)
+    trial = select_trial(study.get_trials(deepcopy=False), args.trial, args.max_gflops)
+    result = export_trial(
+        study, trial, args.out, coreset=args.coreset, data_root=args.data, device=args.device,
+        batch_size=args.batch_size, progress=True,
+    )
+    print_export(result)
+    return 0

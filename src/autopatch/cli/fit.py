@@ -1,0 +1,85 @@
+"""`autopatch fit`: fit a Segmenter on a category's train split, its threshold on the val split, save one file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from autopatch.backbones import create_encoder
+from autopatch.data import load_splits
+from autopatch.device import DEVICE_CHOICES
+from autopatch.segmenter import Segmenter
+
+
+def int_list(text: str) -> list[int]:
+    """'5,9' -> [5, 9], for --blocks and --patch-sizes."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers, e.g. 5,9") from None
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one integer, e.g. 5,9")
+    return values
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "fit",
+        help="fit a segmentation model (memory bank + F1 threshold) and save it to one file",
+        description="Fits the memory bank on the train split, picks the pixel threshold with the best F1 on "
+        "the validation split, and saves everything to --out.",
+    )
+    parser.add_argument("data_root", type=Path, help="folder that contains the category folder (MVTec layout)")
+    parser.add_argument("--category", required=True, help="category folder name, e.g. bottle")
+    parser.add_argument("--backbone", required=True, help="encoder registry name, e.g. efficientnet_lite0")
+    parser.add_argument("--blocks", required=True, type=int_list, help="extraction block ids, e.g. 5,9")
+    parser.add_argument("--patch-sizes", required=True, type=int_list, help="one patch size per block, e.g. 3,3")
+    parser.add_argument("--coreset", type=float, default=None, help="greedy coreset fraction of the bank, e.g. 0.1")
+    parser.add_argument("--bank-fraction", type=float, default=1.0, help="random fraction of the bank to keep")
+    parser.add_argument("--k", type=int, default=1, help="anomalous images per defect type in the val split")
+    parser.add_argument("--image-size", type=int, default=224, help="square input size in pixels")
+    parser.add_argument(
+        "--smoothing-sigma", type=float, default=None, help="Gaussian sigma on score maps (PatchCore: 4)"
+    )
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    parser.add_argument("--weights", default=None, help="local encoder checkpoint instead of the download")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0, help="seed of bank fraction and coreset sampling")
+    parser.add_argument("--out", required=True, type=Path, help="model file to write, e.g. model.pt")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    splits = load_splits(args.data_root, args.category, args.k, image_size=args.image_size)
+    encoder = create_encoder(args.backbone, pretrained=True, weights=args.weights)
+    segmenter = Segmenter(
+        encoder,
+        args.blocks,
+        args.patch_sizes,
+        args.image_size,
+        bank_fraction=args.bank_fraction,
+        coreset=args.coreset,
+        smoothing_sigma=args.smoothing_sigma,
+        device=args.device,
+        seed=args.seed,
+    )
+    segmenter.fit(splits.train.images, batch_size=args.batch_size, progress=True)
+    val = segmenter.fit_threshold(splits.val.images, splits.val.masks, batch_size=args.batch_size, progress=True)
+    blocks = ",".join(map(str, segmenter.block_ids))
+    sizes = ",".join(map(str, segmenter.patch_sizes))
+    segmenter.metadata = {
+        "category": args.category,
+        "k": args.k,
+        "architecture": f"{args.backbone} blocks={blocks} patch_sizes={sizes}",
+        "coreset": args.coreset,
+        "train_images": len(splits.train),
+        "val": val,
+    }
+    path = segmenter.save(args.out)
+    print(f"model        {path}")
+    print(f"architecture {segmenter.metadata['architecture']}")
+    print(f"memory bank  {segmenter.bank.patches.shape[0]} x {segmenter.bank.patches.shape[1]}")
+    print(f"GFLOPs       {segmenter.gflops:.3f}")
+    print(f"threshold    {val['threshold']:.6g}  (val F1 {val['f1']:.4f}, precision {val['precision']:.4f}, "
+          f"recall {val['recall']:.4f})")
+    return 0

@@ -1,0 +1,51 @@
+"""`autopatch pareto`: a study's Pareto-optimal trials as a table, and optionally the Pareto plot PNG."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import optuna
+
+from autopatch.report.pareto_plot import save_pareto_plot
+from autopatch.search.pareto import front_table, pareto_front
+from autopatch.search.storage import existing_default_storage_url, open_storage
+from autopatch.search.study import load_existing_study
+
+
+def add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    """--study/--storage/--runs: where to find a study written by `autopatch search` (shared with export)."""
+    parser.add_argument("--study", required=True, help="study name, as `autopatch search` printed it")
+    parser.add_argument("--storage", default=None, help="Optuna storage URL (default: the study's file in --runs)")
+    parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder `autopatch search --out` wrote to")
+
+
+def open_existing_study(args: argparse.Namespace) -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = args.storage or existing_default_storage_url(args.runs, args.study)
+    return load_existing_study(args.study, open_storage(url, create=False))
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "pareto",
+        help="print a study's Pareto front (GFLOPs, val rwAP, architecture) and draw the Pareto plot",
+        description="Lists the Pareto-optimal completed trials, cheapest first; --plot writes a PNG with every "
+        "completed trial in grey and the front highlighted.",
+    )
+    add_study_arguments(parser)
+    parser.add_argument("--max-gflops", type=float, default=None, help="only trials within this GFLOPs budget")
+    parser.add_argument("--plot", type=Path, default=None, help="PNG file for the Pareto plot")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    study = open_existing_study(args)
+    trials = study.get_trials(deepcopy=False)
+    front = pareto_front(trials, args.max_gflops)
+    print(f"study {study.study_name}: {len(front)} Pareto-optimal of {len(trials)} trials")
+    print(front_table(front))
+    if args.plot is not None:
+        path = save_pareto_plot(trials, args.plot, title=study.study_name, max_gflops=args.max_gflops)
+        print(f"plot {path}")
+    return 0

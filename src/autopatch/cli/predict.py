@@ -1,0 +1,39 @@
+"""`autopatch predict`: score image files with a saved model; one PNG + one .npy per image."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from autopatch.device import DEVICE_CHOICES
+from autopatch.segmenter import Segmenter, predict_files
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "predict",
+        help="anomaly maps for an image or a folder of images",
+        description="Writes <stem>.png (image | heatmap overlay | thresholded mask outline) and <stem>.npy "
+        "(raw float32 score map) per image. Non-image files in a folder are skipped with a warning; "
+        "unreadable images are reported and the rest still processed. Exit code 0 when at least one "
+        "image was processed, 1 when none could be.",
+    )
+    parser.add_argument("model", type=Path, help="model file written by `autopatch fit`")
+    parser.add_argument("input", type=Path, help="an image file or a folder of images (not recursive)")
+    parser.add_argument("--out", required=True, type=Path, help="folder for the PNG and .npy files")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    segmenter = Segmenter.load(args.model, device=args.device)
+    report = predict_files(segmenter, args.input, args.out, batch_size=args.batch_size, progress=True)
+    for path in report.skipped:
+        print(f"warning: skipped {path} (not an image file)", file=sys.stderr)
+    for path, reason in report.failures:
+        print(f"error: could not read {path}: {reason}", file=sys.stderr)
+    print(f"wrote {len(report.written)} prediction(s) to {args.out}"
+          + ("" if segmenter.threshold is not None else " (model has no threshold: no mask outline)"))
+    return 0 if report.written else 1

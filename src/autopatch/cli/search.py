@@ -1,0 +1,77 @@
+"""`autopatch search`: the (GFLOPs, validation rwAP) architecture search for one category; prints the front."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import optuna
+
+from autopatch.device import DEVICE_CHOICES
+from autopatch.search.pareto import front_table
+from autopatch.search.spaces import SPACE_NAMES, default_space
+from autopatch.search.study import ArchitectureObjectiveFactory, SearchSummary, StudySettings, run_search
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "search",
+        help="search the Pareto front of (GFLOPs, validation rwAP) architectures for a category",
+        description="Runs (or resumes: rerun the same command) a multi-objective Optuna study until --trials "
+        "trials are complete, then prints the Pareto front. One worker stores the study in an SQLite file "
+        "under --out; --workers N uses a journal file there; many machines share one --storage "
+        "postgresql://USER:PASSWORD@HOST/DB.",
+    )
+    parser.add_argument("data_root", type=Path, help="folder that contains the category folder (MVTec layout)")
+    parser.add_argument("--category", required=True, help="category folder name, e.g. bottle")
+    parser.add_argument("--space", choices=SPACE_NAMES, default=None,
+                        help="search space (default: ofa when its weights are local, else pretrained)")
+    parser.add_argument("--k", type=int, default=1, help="anomalous validation images per defect type")
+    parser.add_argument("--trials", type=int, default=100, help="complete trials the study should hold in total")
+    parser.add_argument("--seed", type=int, default=0, help="sampler and bank-fraction seed")
+    parser.add_argument("--max-gflops", type=float, default=None, help="GFLOPs budget as an Optuna constraint")
+    parser.add_argument("--test-oracle", action="store_true", help="score trials on Test' (the paper's oracle)")
+    parser.add_argument("--bank-fraction", type=float, default=1.0, help="random fraction of the bank per trial")
+    parser.add_argument("--image-size", type=int, default=224, help="square input size in pixels")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    parser.add_argument("--study", default=None, help="study name (default: <category>-<space>-k<k>-s<seed>)")
+    parser.add_argument("--storage", default=None, help="Optuna storage URL (default: a file under --out)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    parser.add_argument("--out", type=Path, default=Path("runs"), help="folder of the default study files")
+    parser.set_defaults(run=run)
+
+
+def settings_from_args(args: argparse.Namespace) -> StudySettings:
+    return StudySettings(
+        data_root=str(Path(args.data_root).resolve()),
+        category=args.category,
+        space=args.space or default_space(),
+        k=args.k,
+        seed=args.seed,
+        image_size=args.image_size,
+        oracle=args.test_oracle,
+        bank_fraction=args.bank_fraction,
+        max_gflops=args.max_gflops,
+    )
+
+
+def print_summary(summary: SearchSummary) -> None:
+    print(f"study {summary.study_name} in {summary.storage_url}: {summary.complete} complete, {summary.failed} failed")
+    print(f"Pareto front ({len(summary.front)} trials):")
+    print(front_table(summary.front))
+
+
+def run(args: argparse.Namespace) -> int:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    settings = settings_from_args(args)
+    summary = run_search(
+        settings,
+        ArchitectureObjectiveFactory(settings, device=args.device),
+        trials=args.trials,
+        study_name=args.study,
+        storage_url=args.storage,
+        out_dir=args.out,
+        workers=args.workers,
+    )
+    print_summary(summary)
+    return 0

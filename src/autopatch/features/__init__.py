@@ -1,0 +1,5 @@
+"""Patch features from encoder block maps (and, alongside, the feature cache the search uses)."""
+
+from autopatch.features.patchify import patchify
+
+__all__ = ["patchify"]

@@ -1,0 +1,139 @@
+"""Block outputs of a fixed encoder, computed once per study and reused by every search trial.
+
+In the `pretrained` space the encoder weights never change between trials, only which blocks are
+read and how they are pooled. Encoding the split images is then the same work every trial; caching
+the block maps turns a trial into pooling + 1-NN search only.
+
+Entries are keyed by (encoder family, encoder config, split name, block id). A cache therefore
+serves one set of weights (one evaluator); OFA sub-networks with another setting are another config.
+Maps are stored in `dtype` (float16 by default: half the memory; the rounding, ~1e-3 relative, is
+far below the differences between patches that the 1-NN distance measures) on the images' device,
+and handed out as float32. When the total would exceed `max_bytes`, the least recently used maps
+are dropped and recomputed on their next use.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+
+import torch
+
+from autopatch.backbones.base import Encoder
+from autopatch.errors import AutopatchError
+
+# Measured with benchmarks/search.py on bottle (189 train + 23 val images), every stride>=4 block of
+# Lite0, Lite1 and Lite2 together: 599 MiB as float16 at 224 px (1.2 GiB as float32), 156 MiB at 112 px.
+# 2 GiB keeps all three Lite encoders plus MobileNetV2 resident at 224 px.
+DEFAULT_MAX_BYTES = 2 * 2**30
+DEFAULT_BATCH_SIZE = 16
+
+CacheKey = Hashable
+
+
+class FeatureCache:
+    """LRU store of encoder block maps [N, C, H, W], one entry per (network setting, image set, block)."""
+
+    def __init__(
+        self,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        dtype: torch.dtype = torch.float16,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        if max_bytes < 0:
+            raise AutopatchError(f"feature cache size must be >= 0 bytes, got {max_bytes}")
+        if not dtype.is_floating_point:
+            raise AutopatchError(f"feature cache dtype must be a float type, got {dtype}")
+        self.max_bytes = int(max_bytes)
+        self.dtype = dtype
+        self.batch_size = int(batch_size)
+        self._entries: OrderedDict[CacheKey, torch.Tensor] = OrderedDict()
+        self._bytes = 0
+        self.encodes = 0  # forward passes over a whole image set, for tests and benchmarks
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by cached maps now."""
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._bytes = 0
+
+    def get(self, keys: Sequence[CacheKey]) -> list[torch.Tensor] | None:
+        """float32 maps for every key (now most recently used), or None unless all are cached."""
+        if any(key not in self._entries for key in keys):
+            return None
+        for key in keys:
+            self._entries.move_to_end(key)
+        return [self._entries[key].float() for key in keys]
+
+    def put(self, maps: Mapping[CacheKey, torch.Tensor], protect: Iterable[CacheKey] = ()) -> None:
+        """Store `maps` (cast to the cache dtype), evicting least recently used entries but never
+        those in `protect`; a map that does not fit even then is not kept."""
+        protect = set(protect)
+        for key, block_map in maps.items():
+            block_map = block_map.to(self.dtype)
+            size = self._nbytes(block_map)
+            if key in self._entries:
+                self._bytes -= self._nbytes(self._entries.pop(key))
+            for old in list(self._entries):
+                if self._bytes + size <= self.max_bytes:
+                    break
+                if old not in protect:
+                    self._bytes -= self._nbytes(self._entries.pop(old))
+            if self._bytes + size <= self.max_bytes:
+                self._entries[key] = block_map
+                self._bytes += size
+
+    def block_maps(
+        self,
+        encoder: Encoder,
+        split: str,
+        images: torch.Tensor,
+        block_ids: Sequence[int],
+        encode_blocks: Iterable[int] = (),
+    ) -> list[torch.Tensor]:
+        """float32 maps of `block_ids` (in that order) of a fixed encoder for uint8 `images` named `split`.
+
+        On a miss the encoder runs once over all images up to the deepest of `block_ids` and
+        `encode_blocks`, and stores every one of those blocks: pass all blocks later trials may
+        want so the images are encoded once per study. Keys: (family, config, split, block).
+        """
+        identity = (encoder.family, json.dumps(encoder.config(), sort_keys=True), split)
+        keys = [(*identity, int(b)) for b in block_ids]
+        found = self.get(keys)
+        if found is not None:
+            return found
+        wanted = sorted(set(int(b) for b in block_ids) | set(int(b) for b in encode_blocks))
+        fresh = dict(zip(wanted, encode_images(encoder, images, wanted, self.batch_size, self.dtype)))
+        self.encodes += 1
+        self.put({(*identity, b): fresh[b] for b in wanted}, protect=keys)
+        return [fresh[int(b)].float() for b in block_ids]
+
+    @staticmethod
+    def _nbytes(block_map: torch.Tensor) -> int:
+        return block_map.numel() * block_map.element_size()
+
+
+@torch.inference_mode()
+def encode_images(
+    encoder: Encoder,
+    images: torch.Tensor,
+    block_ids: Sequence[int],
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    dtype: torch.dtype | None = None,
+) -> list[torch.Tensor]:
+    """Block maps of uint8 `images` [N,3,S,S], encoded in batches (bounded activation memory),
+    optionally cast to `dtype` batch by batch; one [N,C,H,W] tensor per id in `block_ids`."""
+    encoder.eval()
+    parts: list[list[torch.Tensor]] = [[] for _ in block_ids]
+    for start in range(0, len(images), batch_size):
+        batch = encoder.normalize(images[start : start + batch_size])
+        for part, block_map in zip(parts, encoder.forward_features(batch, list(block_ids))):
+            part.append(block_map if dtype is None else block_map.to(dtype))
+    return [torch.cat(part) for part in parts]

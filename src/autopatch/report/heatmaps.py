@@ -1,0 +1,65 @@
+"""The predict picture: image | heatmap overlay | thresholded-mask outline, side by side in one PNG.
+
+Composed pixel by pixel with numpy + PIL (matplotlib only lends its colormap), so it is fast for
+whole folders, needs no display, and every panel keeps the model's image size.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from PIL import Image
+
+from autopatch.errors import AutopatchError
+
+OVERLAY_ALPHA = 0.5
+OUTLINE_RGB = (255, 0, 0)
+
+
+def mask_outline(mask: np.ndarray) -> np.ndarray:
+    """Pixels of `mask` with a 4-neighbour outside it (image borders count as outside) -> bool [H, W]."""
+    padded = np.pad(mask.astype(bool), 1, constant_values=False)
+    interior = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    return mask.astype(bool) & ~interior
+
+
+def heatmap_scale(scores: np.ndarray, threshold: float | None) -> tuple[float, float]:
+    """Colour range: [0, 2*threshold] when a threshold is known, so the threshold sits mid-colormap and a
+    normal image stays cold; otherwise the image's own min..max (then colours only rank pixels)."""
+    if threshold is not None and threshold > 0:
+        return 0.0, 2.0 * float(threshold)
+    low, high = float(scores.min()), float(scores.max())
+    return low, (high if high > low else low + 1.0)
+
+
+def render_prediction(image: np.ndarray, scores: np.ndarray, threshold: float | None) -> np.ndarray:
+    """image uint8 [H,W,3] or [3,H,W], scores [H,W] -> uint8 [H, 3W, 3] panel strip.
+
+    Without a threshold the third panel is the plain image (no mask can be drawn).
+    """
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[0] == 3 and image.shape[-1] != 3:
+        image = image.transpose(1, 2, 0)
+    scores = np.asarray(scores, dtype=np.float64)
+    if image.ndim != 3 or image.shape[-1] != 3 or image.shape[:2] != scores.shape:
+        raise AutopatchError(
+            f"heatmap needs an RGB image matching the score map; got image {image.shape} and scores {scores.shape}"
+        )
+    image = image.astype(np.uint8)
+    low, high = heatmap_scale(scores, threshold)
+    normalised = np.clip((scores - low) / (high - low), 0.0, 1.0)
+    colours = colormaps["jet"](normalised)[..., :3] * 255.0
+    overlay = np.round((1 - OVERLAY_ALPHA) * image + OVERLAY_ALPHA * colours).astype(np.uint8)
+    outlined = image.copy()
+    if threshold is not None:
+        outlined[mask_outline(scores >= threshold)] = OUTLINE_RGB
+    return np.concatenate([image, overlay, outlined], axis=1)
+
+
+def save_prediction_png(path: str | Path, image: np.ndarray, scores: np.ndarray, threshold: float | None) -> Path:
+    """Render and write the panel strip as PNG; returns the path written."""
+    path = Path(path)
+    Image.fromarray(render_prediction(image, scores, threshold)).save(path, format="PNG")
+    return path

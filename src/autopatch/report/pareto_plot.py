@@ -1,0 +1,46 @@
+"""Pareto plot of a study: every completed trial grey, the front highlighted and joined as a staircase."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+from optuna.trial import FrozenTrial  # noqa: E402
+
+from autopatch.errors import AutopatchError  # noqa: E402
+from autopatch.search.pareto import objectives, pareto_front, within_budget  # noqa: E402
+
+
+def save_pareto_plot(
+    trials: Sequence[FrozenTrial], path: str | Path, title: str = "", max_gflops: float | None = None
+) -> Path:
+    """Write the PNG to `path` (its folder must exist) and return it."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise AutopatchError(f"folder {path.parent} for the plot does not exist; create it or choose another --plot")
+    points = [objectives(t) for t in within_budget(trials, max_gflops)]
+    front = [objectives(t) for t in pareto_front(trials, max_gflops)]
+    figure, axes = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    try:
+        if points:
+            axes.scatter(*zip(*points), s=14, color="0.7", label=f"trials ({len(points)})", zorder=1)
+        if front:
+            axes.step(*zip(*front), where="post", color="tab:red", linewidth=1.2, zorder=2)
+            axes.scatter(*zip(*front), s=30, color="tab:red", label=f"Pareto front ({len(front)})", zorder=3)
+        if max_gflops is not None:
+            axes.axvline(max_gflops, color="0.4", linestyle="--", linewidth=1, label=f"max {max_gflops} GFLOPs")
+        axes.set_xlabel("GFLOPs (encoder, one image)")
+        axes.set_ylabel("validation rwAP")
+        axes.set_title(title)
+        axes.grid(alpha=0.3)
+        if points:
+            axes.legend(loc="lower right")
+        figure.tight_layout()
+        figure.savefig(path, format="png")
+    finally:
+        plt.close(figure)
+    return path

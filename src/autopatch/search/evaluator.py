@@ -1,0 +1,237 @@
+"""Score one architecture: fit a memory bank on the train split, score the validation split, measure.
+
+The evaluator lives for a whole study so the expensive, trial-independent work happens once: the
+split images move to the device once, the `pretrained` space's encoders run once per split (the
+feature cache), and the OFA supernet is loaded once per width and only re-sliced per trial (its maps
+are cached too, keyed by the setting prefix up to each block, so a trial that only changes patch
+sizes or later stages reuses them).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from autopatch.backbones import Encoder, create_encoder
+from autopatch.backbones.flops import count_flops
+from autopatch.bank import MemoryBank
+from autopatch.data import Split, Splits
+from autopatch.features import patchify
+from autopatch.features.cache import FeatureCache, encode_images
+from autopatch.metrics import segmentation_metrics
+from autopatch.search.architecture import Architecture, is_ofa, ofa_block_prefix
+from autopatch.search.spaces import extractable_blocks
+
+PHASES = ("encode", "flops", "patchify", "bank", "knn", "metrics")
+
+
+class TrialFailed(Exception):
+    """A trial that cannot be scored (out of memory, NaN); the study records it failed and goes on."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """metrics: rwap, ap, auroc, pauroc_0.3, aupro_0.3 on the scored split; gflops: the truncated
+    encoder on one image; timings: seconds per phase (PHASES) and their total."""
+
+    metrics: dict[str, float]
+    gflops: float
+    timings: dict[str, float]
+
+
+class TrialEvaluator:
+    """Scores architectures on `splits`: bank from `train`, metrics on `val` (on `test`, i.e. Test',
+    when `oracle`). `bank_fraction` < 1 keeps a seeded random part of the bank (search fidelity)."""
+
+    def __init__(
+        self,
+        splits: Splits,
+        device: str | torch.device = "cpu",
+        bank_fraction: float = 1.0,
+        seed: int = 0,
+        oracle: bool = False,
+        pretrained: bool = True,
+        weights: str | None = None,
+        cache: FeatureCache | None = None,
+    ) -> None:
+        self.device = torch.device(device)
+        self.bank_fraction = bank_fraction
+        self.seed = seed
+        self.pretrained = pretrained
+        self.weights = weights
+        self.cache = cache if cache is not None else FeatureCache()
+        scored: Split = splits.test if oracle else splits.val
+        self.image_size = int(splits.train.images.shape[-1])
+        self._images = {"train": splits.train.images.to(self.device), "scored": scored.images.to(self.device)}
+        self._masks = scored.masks.numpy()
+        self._types = list(scored.types)
+        self._encoders: dict[str, Encoder] = {}
+        self._supernets: dict[str, Any] = {}
+        self._gflops: dict[tuple[Any, ...], float] = {}
+
+    def warm_cache(self, encoders: list[str]) -> dict[str, float]:
+        """Encode the train and scored images once for each fixed encoder (what the first trial of that
+        encoder would otherwise pay); seconds per encoder. OFA encoders are skipped (never cached)."""
+        seconds = {}
+        for name in encoders:
+            if is_ofa(name):
+                continue
+            start = perf_counter()
+            encoder = self._fixed_encoder(name)
+            blocks = extractable_blocks(name)
+            for split in ("train", "scored"):
+                self.cache.block_maps(encoder, split, self._images[split], blocks[:1], encode_blocks=blocks)
+            seconds[name] = perf_counter() - start
+        return seconds
+
+    def evaluate(self, arch: Architecture) -> TrialResult:
+        """Metrics, GFLOPs and phase timings of `arch`; raises TrialFailed on OOM or non-finite scores."""
+        timings = dict.fromkeys(PHASES, 0.0)
+        try:
+            return self._evaluate(arch, timings)
+        except RuntimeError as error:  # torch.cuda.OutOfMemoryError is a RuntimeError too
+            if not _is_out_of_memory(error):
+                raise
+        finally:
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+        # raised here, outside the except block, so the OOM traceback (and the tensors its frames
+        # hold) is already released when the next trial starts
+        raise TrialFailed("out of memory")
+
+    def _evaluate(self, arch: Architecture, timings: dict[str, float]) -> TrialResult:
+        start = perf_counter()
+        encoder, train_maps, scored_maps = self._block_maps(arch)
+        timings["encode"] = perf_counter() - start
+
+        start = perf_counter()
+        gflops = self._count_gflops(arch, encoder)
+        timings["flops"] = perf_counter() - start
+
+        start = perf_counter()
+        _check_patch_sizes_fit(arch, scored_maps)
+        train = _rows(patchify(train_maps, arch.patch_sizes))
+        del train_maps
+        scored = patchify(scored_maps, arch.patch_sizes)
+        del scored_maps
+        n, _, height, width = scored.shape
+        scored = _rows(scored)
+        if not (bool(torch.isfinite(train).all()) and bool(torch.isfinite(scored).all())):
+            raise TrialFailed(f"{arch}: the encoder produced NaN or Inf features")
+        timings["patchify"] = perf_counter() - start
+
+        start = perf_counter()
+        bank = MemoryBank(self.device, fraction=self.bank_fraction, seed=self.seed).fit(train)
+        del train
+        timings["bank"] = perf_counter() - start
+
+        start = perf_counter()
+        distances = bank.nearest(scored).view(n, 1, height, width)
+        del bank, scored
+        scores = F.interpolate(distances, size=self.image_size, mode="bilinear", align_corners=False)[:, 0]
+        scores = scores.cpu().numpy()
+        timings["knn"] = perf_counter() - start
+        if not np.isfinite(scores).all():
+            raise TrialFailed(f"{arch}: NaN or Inf anomaly scores")
+
+        start = perf_counter()
+        metrics = {name: float(value) for name, value in segmentation_metrics(scores, self._masks, self._types).items()}
+        timings["metrics"] = perf_counter() - start
+        if any(math.isnan(value) for value in metrics.values()):
+            raise TrialFailed(f"{arch}: NaN metric ({metrics})")
+        timings["total"] = sum(timings[phase] for phase in PHASES)
+        return TrialResult(metrics=metrics, gflops=gflops, timings=timings)
+
+    def _block_maps(self, arch: Architecture) -> tuple[Encoder | None, list[torch.Tensor], list[torch.Tensor]]:
+        """Block maps of `arch` for train and scored images, and the encoder that computed them
+        (None for an OFA setting whose maps were all cached)."""
+        if is_ofa(arch.encoder):
+            return self._ofa_block_maps(arch)
+        encoder = self._fixed_encoder(arch.encoder)
+        extra = extractable_blocks(arch.encoder)
+        maps = [
+            self.cache.block_maps(encoder, name, self._images[name], arch.block_ids, encode_blocks=extra)
+            for name in ("train", "scored")
+        ]
+        return encoder, *maps
+
+    def _ofa_block_maps(self, arch: Architecture) -> tuple[Encoder | None, list[torch.Tensor], list[torch.Tensor]]:
+        """OFA maps are cached per (width, setting prefix up to the block): a later trial that reuses
+        the same network up to its blocks (say, with other patch sizes) skips the encoder entirely."""
+        keys = {
+            name: [(arch.encoder, ofa_block_prefix(arch.encoder_config, b), name, b) for b in arch.block_ids]
+            for name in ("train", "scored")
+        }
+        cached = {name: self.cache.get(keys[name]) for name in keys}
+        if all(maps is not None for maps in cached.values()):
+            return None, cached["train"], cached["scored"]
+        encoder = self._ofa_subnet(arch)
+        maps = {}
+        for name in ("train", "scored"):
+            fresh = encode_images(encoder, self._images[name], arch.block_ids, dtype=self.cache.dtype)
+            self.cache.put(dict(zip(keys[name], fresh)), protect=keys[name])
+            maps[name] = [m.float() for m in fresh]
+        return encoder, maps["train"], maps["scored"]
+
+    def _fixed_encoder(self, name: str) -> Encoder:
+        if name not in self._encoders:
+            encoder = create_encoder(name, pretrained=self.pretrained, weights=self.weights)
+            self._encoders[name] = encoder.to(self.device).eval()
+        return self._encoders[name]
+
+    def _ofa_subnet(self, arch: Architecture) -> Encoder:
+        """Slice the trial's sub-network out of the one supernet kept per width."""
+        from autopatch.backbones.ofa_mbv3 import OFAMobileNetV3, _checkpoint_path
+
+        if arch.encoder not in self._supernets:
+            width = float(arch.encoder.rsplit("_w", 1)[-1])
+            supernet = OFAMobileNetV3(width)
+            if self.pretrained or self.weights is not None:
+                supernet.load_checkpoint(_checkpoint_path(width, self.weights))
+            self._supernets[arch.encoder] = supernet.to(self.device).eval()
+        supernet = self._supernets[arch.encoder]
+        config = arch.encoder_config
+        supernet.set_active_subnet(config["ks"], config["e"], config["d"])
+        return supernet.materialize(arch.deepest_block).eval()
+
+    def _count_gflops(self, arch: Architecture, encoder: Encoder | None) -> float:
+        """FLOPs depend only on the network up to the deepest block (for OFA: on its setting prefix)."""
+        if is_ofa(arch.encoder):
+            key: tuple[Any, ...] = (arch.encoder, ofa_block_prefix(arch.encoder_config, arch.deepest_block))
+        else:
+            key = (arch.encoder, arch.deepest_block)
+        if key not in self._gflops:
+            network = encoder if encoder is not None else self._ofa_subnet(arch)
+            self._gflops[key] = count_flops(network, [arch.deepest_block], self.image_size) / 1e9
+        return self._gflops[key]
+
+
+def _check_patch_sizes_fit(arch: Architecture, maps: list[torch.Tensor]) -> None:
+    """An even patch size pools a map down by one pixel (zero padding of (P-1)//2), so it cannot be
+    applied to a 1-pixel map; only tiny images (stride-32 blocks at < 64 px) get there."""
+    for block, size, block_map in zip(arch.block_ids, arch.patch_sizes, maps):
+        height, width = block_map.shape[-2:]
+        if min(height, width) + 2 * ((size - 1) // 2) < size:
+            raise TrialFailed(f"patch size {size} does not fit the {height}x{width} map of block {block}; "
+                              "use larger images")
+
+
+def _is_out_of_memory(error: RuntimeError) -> bool:
+    message = str(error)
+    cpu_out_of_memory = "can't allocate memory" in message  # DefaultCPUAllocator
+    return isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in message or cpu_out_of_memory
+
+
+def _rows(patches: torch.Tensor) -> torch.Tensor:
+    """[N, C, H, W] -> [N*H*W, C] patch vectors (contiguous, as the 1-NN search wants)."""
+    return patches.permute(0, 2, 3, 1).reshape(-1, patches.shape[1]).contiguous()

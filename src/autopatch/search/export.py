@@ -1,0 +1,80 @@
+"""Turn a trial of a study into the deployable model file: refit its architecture on the train split.
+
+Search trials may use a random fraction of the bank (fidelity); the exported model always starts from
+the full train bank (optionally greedy-coreset subsampled), picks its pixel threshold on the validation
+split and reports test-split metrics, so the user sees what the file will do, not what the trial scored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from autopatch.backbones import create_encoder
+from autopatch.data import load_splits
+from autopatch.errors import AutopatchError
+from autopatch.search.architecture import Architecture
+from autopatch.segmenter import Segmenter, evaluate_on_split
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    trial: int
+    architecture: str
+    val_threshold: dict[str, float]
+    test_metrics: dict[str, Any]
+
+
+def trial_architecture(trial: FrozenTrial) -> Architecture:
+    """The architecture a COMPLETE trial scored, as stored by the search."""
+    data = trial.user_attrs.get("architecture_dict")
+    if data is None:
+        raise AutopatchError(f"trial {trial.number} stores no architecture; it was not written by `autopatch search`")
+    return Architecture.from_dict(data)
+
+
+def export_trial(
+    study: optuna.Study,
+    trial: FrozenTrial,
+    out: str | Path,
+    *,
+    coreset: float | None = None,
+    data_root: str | Path | None = None,
+    device: str = "auto",
+    batch_size: int = 32,
+    progress: bool = False,
+) -> ExportResult:
+    """Fit `trial`'s architecture on the study's train split, threshold on val, save to `out`, score on test.
+
+    `data_root` overrides the folder the study recorded (e.g. the study was run on another machine).
+    """
+    attrs = study.user_attrs
+    arch = trial_architecture(trial)
+    root = data_root if data_root is not None else attrs["data_root"]
+    image_size = int(attrs["image_size"])
+    splits = load_splits(root, attrs["category"], int(attrs["k"]), image_size=image_size, oracle=bool(attrs["oracle"]))
+    encoder = create_encoder(arch.encoder, pretrained=True, **arch.encoder_config)
+    segmenter = Segmenter(
+        encoder, arch.block_ids, arch.patch_sizes, image_size, coreset=coreset, device=device, seed=int(attrs["seed"])
+    )
+    segmenter.fit(splits.train.images, batch_size=batch_size, progress=progress)
+    val = segmenter.fit_threshold(splits.val.images, splits.val.masks, batch_size=batch_size, progress=progress)
+    segmenter.metadata = {
+        "category": attrs["category"],
+        "k": int(attrs["k"]),
+        "architecture": str(arch),
+        "architecture_dict": arch.to_dict(),
+        "study": study.study_name,
+        "trial": trial.number,
+        "coreset": coreset,
+        "train_images": len(splits.train),
+        "val": val,
+    }
+    path = segmenter.save(out)
+    test = evaluate_on_split(segmenter, splits.test, batch_size=batch_size, progress=progress)
+    return ExportResult(path=path, trial=trial.number, architecture=str(arch), val_threshold=val, test_metrics=test)

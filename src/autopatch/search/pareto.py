@@ -1,0 +1,90 @@
+"""Pareto-optimal trials of a (GFLOPs ↓, rwAP ↑) study and the choice of which one to export.
+
+Computed here from trial values rather than with `Study.best_trials`, so a `--max-gflops` budget given at
+`pareto`/`export` time (not only the one the search ran with) can restrict the front.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from optuna.trial import FrozenTrial, TrialState
+
+from autopatch.errors import AutopatchError
+
+
+def objectives(trial: FrozenTrial) -> tuple[float, float]:
+    """(gflops, rwap) of a COMPLETE trial: its two Optuna values in study direction order."""
+    gflops, rwap = trial.values
+    return float(gflops), float(rwap)
+
+
+def within_budget(trials: Sequence[FrozenTrial], max_gflops: float | None = None) -> list[FrozenTrial]:
+    """COMPLETE trials, those above `max_gflops` left out."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    return [t for t in complete if max_gflops is None or objectives(t)[0] <= max_gflops]
+
+
+def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """a is no worse on both objectives (fewer GFLOPs, higher rwAP) and better on one."""
+    return a[0] <= b[0] and a[1] >= b[1] and a != b
+
+
+def pareto_front(trials: Sequence[FrozenTrial], max_gflops: float | None = None) -> list[FrozenTrial]:
+    """Non-dominated COMPLETE trials within the budget, cheapest first (ties keep every trial).
+
+    One pass over trials sorted by (GFLOPs ↑, rwAP ↓): a trial is on the front iff its rwAP beats every
+    cheaper trial's, or equals the front's best at the same GFLOPs.
+    """
+    ranked = sorted(within_budget(trials, max_gflops), key=lambda t: (objectives(t)[0], -objectives(t)[1], t.number))
+    front: list[FrozenTrial] = []
+    for trial in ranked:
+        gflops, rwap = objectives(trial)
+        if not front:
+            front.append(trial)
+            continue
+        last_gflops, last_rwap = objectives(front[-1])
+        if rwap > last_rwap or (rwap == last_rwap and gflops == last_gflops):
+            front.append(trial)
+    return front
+
+
+def select_trial(trials: Sequence[FrozenTrial], choice: str | int, max_gflops: float | None = None) -> FrozenTrial:
+    """The trial to export: its number, or 'best' = highest rwAP within the budget (fewest GFLOPs on ties)."""
+    if str(choice) != "best":
+        number = _trial_number(choice)
+        match = [t for t in trials if t.number == number]
+        if not match:
+            raise AutopatchError(f"trial {number} does not exist; `autopatch pareto` lists the trials to choose from")
+        if match[0].state != TrialState.COMPLETE:
+            raise AutopatchError(f"trial {number} is {match[0].state.name}, not COMPLETE; choose a completed trial")
+        if max_gflops is not None and objectives(match[0])[0] > max_gflops:
+            raise AutopatchError(
+                f"trial {number} needs {objectives(match[0])[0]:.4f} GFLOPs, above --max-gflops {max_gflops}; "
+                "drop one of the two options"
+            )
+        return match[0]
+    candidates = within_budget(trials, max_gflops)
+    if not candidates:
+        budget = f" with at most {max_gflops} GFLOPs" if max_gflops is not None else ""
+        raise AutopatchError(f"the study has no completed trial{budget}; run more trials or raise --max-gflops")
+    return min(candidates, key=lambda t: (-objectives(t)[1], objectives(t)[0], t.number))
+
+
+def _trial_number(choice: str | int) -> int:
+    try:
+        number = int(choice)
+    except ValueError:
+        raise AutopatchError(f"--trial {choice!r} is neither a trial number nor 'best'") from None
+    if number < 0:
+        raise AutopatchError(f"--trial {number} must be a trial number >= 0 or 'best'")
+    return number
+
+
+def front_table(front: Sequence[FrozenTrial]) -> str:
+    """Plain-text table of trials (trial, GFLOPs, rwAP, architecture) for the terminal."""
+    lines = [f"{'trial':>5}  {'GFLOPs':>8}  {'rwAP':>6}  architecture"]
+    for trial in front:
+        gflops, rwap = objectives(trial)
+        lines.append(f"{trial.number:>5}  {gflops:>8.4f}  {rwap:>6.4f}  {trial.user_attrs.get('architecture', '?')}")
+    return "\n".join(lines)

@@ -1,0 +1,203 @@
+"""Search spaces: turn an Optuna trial's suggestions into an Architecture (or None when infeasible).
+
+Every space suggests ALL of its parameters in every trial, even those a trial ends up not using
+(a patch size of a stage without a block): Optuna's multivariate TPE models only the parameters
+common to all finished trials, so a fixed set of names keeps the joint model effective.
+
+Parameter names follow the reference implementation (tommiekerssies/AutoPatch `search.py`),
+including its 0-based stage index: `stage_0_*` is the paper's stage 1 (blocks 1-4). A stage's block
+choice is `None` or a global block id, exactly as the reference encodes it.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import optuna
+
+from autopatch.backbones.weights import weights_home
+from autopatch.errors import AutopatchError
+from autopatch.search.architecture import (
+    MAX_PATCH_SIZE,
+    OFA_BLOCKS_PER_STAGE,
+    OFA_STAGES,
+    Architecture,
+    encoder_blocks,
+    ofa_stage_blocks,
+)
+
+OFA_SUPERNETS = ("ofa_mbv3_d234_e346_k357_w1.0", "ofa_mbv3_d234_e346_k357_w1.2")
+OFA_KERNEL_SIZES = (3, 5, 7)
+OFA_EXPAND_RATIOS = (3, 4, 6)
+OFA_MIN_DEPTH = 2
+PRETRAINED_ENCODERS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+OPTIONAL_PRETRAINED_ENCODERS = ("mobilenet_v2",)  # only when its checkpoint is already local
+# Stride-2 maps are left out of the pretrained space: OFA's searchable stages start at stride 4 too,
+# and a stride-2 map would quadruple the memory bank of every trial that picks it.
+MIN_PRETRAINED_STRIDE = 4
+FINAL_STRIDE = 32
+
+
+class SearchSpace(ABC):
+    """A named family of architectures that Optuna samples from."""
+
+    name: str
+
+    @abstractmethod
+    def suggest(self, trial: optuna.Trial) -> Architecture | None:
+        """Suggest every parameter on `trial`; None when the suggestion selects no extraction block."""
+
+
+class OFASpace(SearchSpace):
+    """The paper's Table 1: supernet width, per-stage kernel/expand ratio/extraction block/patch size.
+
+    Only the blocks a trial extracts deepen a stage: depth = max(2, position of the extracted block),
+    so a stage's unused deeper blocks cost no FLOPs. A stage after the deepest extracted block keeps the
+    minimal legal depth 2 (it never runs: the encoder is truncated at the deepest block).
+    Fixing `supernet`, `kernel_size` and `expand_ratio` (the Table 7 ablation) drops those parameters.
+    """
+
+    def __init__(
+        self,
+        name: str = "ofa",
+        supernet: str | None = None,
+        kernel_size: int | None = None,
+        expand_ratio: int | None = None,
+    ) -> None:
+        self.name = name
+        self.supernet = supernet
+        self.kernel_size = kernel_size
+        self.expand_ratio = expand_ratio
+
+    def suggest(self, trial: optuna.Trial) -> Architecture | None:
+        supernet = self.supernet or trial.suggest_categorical("supernet_name", list(OFA_SUPERNETS))
+        ks: list[int] = []
+        e: list[int] = []
+        d: list[int] = []
+        block_ids: list[int] = []
+        patch_sizes: list[int] = []
+        for index in range(OFA_STAGES):
+            blocks = ofa_stage_blocks(index + 1)
+            kernel = self.kernel_size or trial.suggest_int(f"stage_{index}_kernel_size", 3, 7, step=2)
+            expand = self.expand_ratio or trial.suggest_categorical(
+                f"stage_{index}_expand_ratio", list(OFA_EXPAND_RATIOS)
+            )
+            block = trial.suggest_categorical(f"stage_{index}_block", [None, *blocks])
+            patch = trial.suggest_int(f"stage_{index}_patch_size", 1, MAX_PATCH_SIZE)
+            ks += [kernel] * OFA_BLOCKS_PER_STAGE
+            e += [expand] * OFA_BLOCKS_PER_STAGE
+            depth = OFA_MIN_DEPTH
+            if block is not None:
+                depth = max(depth, blocks.index(block) + 1)
+                block_ids.append(block)
+                patch_sizes.append(patch)
+            d.append(depth)
+        if not block_ids:
+            return None
+        return Architecture(supernet, {"ks": ks, "e": e, "d": d}, tuple(block_ids), tuple(patch_sizes))
+
+
+class PretrainedSpace(SearchSpace):
+    """Fixed ImageNet encoders, offline: which encoder, and per stage an extraction block + patch size.
+
+    Stages mirror OFA's five (see `pretrained_stages`). Block choices depend on the encoder, so their
+    parameter names are encoder-qualified (`efficientnet_lite0_stage_1_block`: Optuna requires one
+    distribution per name); patch sizes mean the same for every encoder and share `stage_{i}_patch_size`,
+    so multivariate TPE models encoder and patch sizes jointly. Use TPESampler(group=True) to also
+    model each encoder's block choices jointly.
+    """
+
+    name = "pretrained"
+
+    def __init__(self, encoders: Sequence[str] | None = None) -> None:
+        self.encoders = tuple(encoders) if encoders is not None else available_pretrained_encoders()
+
+    def suggest(self, trial: optuna.Trial) -> Architecture | None:
+        encoder = trial.suggest_categorical("encoder", list(self.encoders))
+        block_ids: list[int] = []
+        patch_sizes: list[int] = []
+        stages = pretrained_stages(encoder)
+        for index in range(len(stages)):
+            block = trial.suggest_categorical(f"{encoder}_stage_{index}_block", [None, *stages[index]])
+            patch = trial.suggest_int(f"stage_{index}_patch_size", 1, MAX_PATCH_SIZE)
+            if block is not None:
+                block_ids.append(block)
+                patch_sizes.append(patch)
+        if not block_ids:
+            return None
+        return Architecture(encoder, {}, tuple(block_ids), tuple(patch_sizes))
+
+
+@lru_cache(maxsize=None)
+def pretrained_stages(encoder: str) -> tuple[tuple[int, ...], ...]:
+    """The pretrained space's stages of `encoder`: runs of blocks with equal (stride, channels) at
+    stride >= 4 (the network's own stages, independent of how a family numbers them), with every
+    stride-32 stage merged into one.
+
+    EfficientNet-Lite (and MobileNetV2) then have five stages at strides 4, 8, 16, 16, 32, like OFA's
+    (24/40/80/112/160 channels for OFA w1.0, 24/40/80/112/192+320 for Lite0): the 112-channel stride-16
+    stage is kept apart as in OFA, and the last two stride-32 stages (Lite: 192 and 320 channels) are
+    one OFA-like stage so the space has the same shape for every encoder.
+    """
+    groups: list[list[int]] = []
+    last: tuple[int, int] = (0, 0)
+    for info in encoder_blocks(encoder):
+        if info.stride < MIN_PRETRAINED_STRIDE:
+            continue
+        both_final = info.stride >= FINAL_STRIDE and last[0] >= FINAL_STRIDE
+        if groups and ((info.stride, info.channels) == last or both_final):
+            groups[-1].append(info.id)
+        else:
+            groups.append([info.id])
+        last = (info.stride, info.channels)
+    return tuple(tuple(group) for group in groups)
+
+
+def extractable_blocks(encoder: str) -> tuple[int, ...]:
+    """Every block a `pretrained`-space trial may extract from `encoder` (what the feature cache stores)."""
+    return tuple(block for stage in pretrained_stages(encoder) for block in stage)
+
+
+def _weights_present(filename: str) -> bool:
+    """Whether a checkpoint file is already on this machine, looked up where the weight manager
+    (`resolve_weights`) looks: $AUTOPATCH_WEIGHTS_DIR, then the cache. Never touches the network."""
+    folder = os.environ.get("AUTOPATCH_WEIGHTS_DIR")
+    candidates = [Path(folder).expanduser() / filename] if folder else []
+    candidates.append(weights_home() / filename)
+    return any(path.is_file() for path in candidates)
+
+
+def available_pretrained_encoders() -> tuple[str, ...]:
+    """Lite0-2 (weights ship as pip packages) plus MobileNetV2 when its checkpoint is local."""
+    from autopatch.backbones.mobilenet_v2 import IMAGENET_CHECKPOINT
+
+    present = _weights_present(IMAGENET_CHECKPOINT.filename)
+    return PRETRAINED_ENCODERS + (OPTIONAL_PRETRAINED_ENCODERS if present else ())
+
+
+def ofa_weights_present() -> bool:
+    """Both OFA supernet checkpoints are on this machine (the `ofa` space uses both widths)."""
+    return all(_weights_present(name) for name in OFA_SUPERNETS)  # the checkpoint file is named as the net
+
+
+SPACE_NAMES = ("ofa", "ofa-fixed", "pretrained")
+
+
+def get_space(name: str) -> SearchSpace:
+    """The search space called `name` (one of SPACE_NAMES)."""
+    if name == "ofa":
+        return OFASpace()
+    if name == "ofa-fixed":
+        return OFASpace("ofa-fixed", supernet=OFA_SUPERNETS[1], kernel_size=7, expand_ratio=6)
+    if name == "pretrained":
+        return PretrainedSpace()
+    raise AutopatchError(f"unknown search space {name!r}; choose one of: {', '.join(SPACE_NAMES)}")
+
+
+def default_space() -> str:
+    """'ofa' when the OFA supernet weights are already local, else 'pretrained' (works offline)."""
+    return "ofa" if ofa_weights_present() else "pretrained"

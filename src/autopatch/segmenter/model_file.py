@@ -1,0 +1,86 @@
+"""The one-file model format: a plain dict of tensors and JSON-able values, readable with weights_only=True.
+
+Layout (format_version 1)::
+
+    {"format": "autopatch-model", "format_version": 1, "autopatch_version": str,
+     "encoder": {"family", "config", "state_dict"}, "block_ids", "patch_sizes", "image_size",
+     "normalisation": {"mean", "std"}, "bank": MemoryBank.state_dict(), "threshold", "smoothing_sigma",
+     "metadata": {...}, "aggregation": {"kind", "config"}}
+
+"aggregation" (how block maps become patch vectors, see segmenter.aggregation) is optional: files
+without it use AutoPatch's patchify.
+
+This module only writes and checks that envelope; `Segmenter` fills and reads the content.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from autopatch import __version__
+from autopatch.errors import AutopatchError
+
+FORMAT_NAME = "autopatch-model"
+FORMAT_VERSION = 1
+REQUIRED_KEYS = (
+    "encoder",
+    "block_ids",
+    "patch_sizes",
+    "image_size",
+    "normalisation",
+    "bank",
+    "threshold",
+    "smoothing_sigma",
+    "metadata",
+)
+
+
+def save_model_file(path: str | Path, content: dict[str, Any]) -> Path:
+    """Write `content` under the format header; written to a temporary name first so a crash leaves no half file."""
+    path = Path(path)
+    missing = [key for key in REQUIRED_KEYS if key not in content]
+    if missing:
+        raise ValueError(f"model content lacks {missing}")
+    payload = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "autopatch_version": __version__, **content}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_model_file(path: str | Path) -> dict[str, Any]:
+    """Read and check a model file (on the CPU); every problem is one AutopatchError line naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise AutopatchError(f"model file {path} does not exist; create one with `autopatch fit ... --out {path}`")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for bad files
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise AutopatchError(
+            f"model file {path} is truncated, corrupt or not a torch file ({reason[:120]}); "
+            "re-create it with `autopatch fit`"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_NAME:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise AutopatchError(
+            f"{path} is not an autopatch model file (format {found!r}, expected {FORMAT_NAME!r}); "
+            "pass a file written by `autopatch fit`"
+        )
+    version = payload.get("format_version")
+    if not isinstance(version, int):
+        raise AutopatchError(f"model file {path} has no valid format_version; re-create it with `autopatch fit`")
+    if version > FORMAT_VERSION:
+        raise AutopatchError(
+            f"model file {path} has format version {version}, newer than this autopatch "
+            f"{__version__} reads ({FORMAT_VERSION}); upgrade autopatch"
+        )
+    missing = [key for key in REQUIRED_KEYS if key not in payload]
+    if missing:
+        raise AutopatchError(f"model file {path} lacks {', '.join(missing)}; re-create it with `autopatch fit`")
+    return payload

@@ -1,0 +1,103 @@
+"""`autopatch experiment` end to end on the shipped hazelnut toy set (pretrained space, 64 px, 2 seeds, k=1):
+every table and figure file is written, the tables parse with the expected rows, the qualitative figure has
+one row per chosen image, and a rerun reuses every study and cached re-fit."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from autopatch.cli.main import main
+
+TOY_ROOT = Path(__file__).resolve().parents[2] / "examples" / "data" / "hazelnut_toy"
+CATEGORY = "hazelnut_toy"
+ROWS_PER_TYPE = 2
+CELL_PX, HEADER_PX = 180, 30  # save_qualitative: 1.8 in per row + 0.3 in, at 100 dpi
+
+
+def command(out: Path) -> list[str]:
+    return [
+        "experiment", str(TOY_ROOT), "--category", CATEGORY, "--k", "1", "--seeds", "0,1", "--trials", "3",
+        "--space", "pretrained", "--baseline", "efficientnet_lite0", "--image-size", "64", "--bank-fraction", "0.5",
+        "--examples-per-type", str(ROWS_PER_TYPE), "--device", "cpu", "--out", str(out),
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny 64 px convs gain nothing from threads; on a busy CI machine spinning threads only cost time."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def experiment_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("experiment")
+    assert main(command(out)) == 0
+    return out
+
+
+def test_printed_layout_names_the_chosen_rows(experiment_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(command(experiment_dir)) == 0  # a rerun: cached, prints the same summary
+    printed = capsys.readouterr().out
+    expected = f"{CATEGORY}: qualitative figure shows {ROWS_PER_TYPE} test images, image, ground truth, "
+    assert expected + "PatchCore efficientnet_lite0, AutoPatch k=1, seed 0" in printed
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_every_table_and_figure_is_written(experiment_dir: Path) -> None:
+    for stem in ("table3_rwap_gflops", "table5_metrics", "table6_architectures"):
+        assert (experiment_dir / f"{stem}.md").stat().st_size > 0
+        assert (experiment_dir / f"{stem}.csv").stat().st_size > 0
+    for png in (f"figure2_pareto_{CATEGORY}.png", f"figure3_qualitative_{CATEGORY}.png"):
+        with Image.open(experiment_dir / png) as image:
+            assert image.format == "PNG" and image.width > 100
+
+
+def test_tables_hold_the_expected_rows(experiment_dir: Path) -> None:
+    rows = read_csv(experiment_dir / "table3_rwap_gflops.csv")
+    assert [(r["dataset"], r["method"], r["n"]) for r in rows] == [
+        (CATEGORY, "k=1", "2"), (CATEGORY, "Test'", "2"), (CATEGORY, "baseline", "1")
+    ]  # fmt: skip
+    for row in rows:
+        assert 0.0 <= float(row["rwap_pct_mean"]) <= 100.0 and float(row["gflops_mean"]) > 0.0
+    markdown = (experiment_dir / "table3_rwap_gflops.md").read_text(encoding="utf-8")
+    header = "| dataset | k=1 rwAP % | k=1 GFLOPs | Test' rwAP % | Test' GFLOPs | baseline rwAP % | baseline GFLOPs |"
+    assert header in markdown
+    metrics = read_csv(experiment_dir / "table5_metrics.csv")
+    assert len(metrics) == 3 * 5 and {r["rank"] for r in metrics} <= {"1", "2", "3"}
+    architectures = read_csv(experiment_dir / "table6_architectures.csv")
+    assert sorted((r["method"], r["seed"]) for r in architectures) == [
+        ("Test'", "0"), ("Test'", "1"), ("baseline", ""), ("k=1", "0"), ("k=1", "1")
+    ]  # fmt: skip
+    assert any(r["architecture"].startswith("efficientnet_lite") for r in architectures if r["method"] == "k=1")
+
+
+def test_qualitative_figure_has_one_row_per_chosen_image(experiment_dir: Path) -> None:
+    results = json.loads((experiment_dir / "results.json").read_text(encoding="utf-8"))
+    assert results["settings"]["examples_per_type"] == ROWS_PER_TYPE
+    # the toy set has one defect type ("colour") with more than ROWS_PER_TYPE test images
+    with Image.open(experiment_dir / f"figure3_qualitative_{CATEGORY}.png") as image:
+        assert image.height == ROWS_PER_TYPE * CELL_PX + HEADER_PX
+    assert {p["method"] for p in results["fronts"]} == {"k=1", "Test'"}
+
+
+def test_rerun_reuses_studies_and_refits(experiment_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(command(experiment_dir)) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("reusing 3 complete trials") == 4  # 2 seeds x (k=1, Test')
+    assert "refit " not in printed and "baseline PatchCore" not in printed

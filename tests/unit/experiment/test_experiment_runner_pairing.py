@@ -1,0 +1,59 @@
+"""Runner pieces that need no search: how roots and categories pair into table rows, which searches a
+run makes, and that a cached result only counts when it was produced with the same key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autopatch.errors import AutopatchError
+from autopatch.experiment.runner import ExperimentRunner, ExperimentSettings, ResultCache, pair_datasets
+
+
+def test_roots_and_categories_pair_or_broadcast() -> None:
+    zipped = pair_datasets(["data/mvtec_bottle", "data/magnetic_tile"], ["bottle", "magnetic_tile"])
+    assert [(d.root.name, d.category, d.label) for d in zipped] == [
+        ("mvtec_bottle", "bottle", "bottle"), ("magnetic_tile", "magnetic_tile", "magnetic_tile")
+    ]  # fmt: skip
+    one_root = pair_datasets(["mvtec"], ["bottle", "cable"])
+    assert [(d.root.name, d.category) for d in one_root] == [("mvtec", "bottle"), ("mvtec", "cable")]
+    shared_category = pair_datasets(["a/x", "b/y"], ["bottle"])
+    assert [d.label for d in shared_category] == ["x/bottle", "y/bottle"]  # same category twice: root named
+    assert [d.slug for d in shared_category] == ["x-bottle", "y-bottle"]
+    with pytest.raises(AutopatchError, match="do not pair up"):
+        pair_datasets(["a", "b"], ["c", "d", "e"])
+    with pytest.raises(AutopatchError, match="repeats"):
+        pair_datasets(["a", "a"], ["c", "c"])
+
+
+def test_searches_per_seed_are_each_k_then_the_oracle(tmp_path: Path) -> None:
+    settings = ExperimentSettings(("root",), ("bottle",), str(tmp_path), ks=(2, 1), seeds=(0, 5), baseline=None)
+    specs = [(s.method, s.k, s.seed, s.oracle) for s in ExperimentRunner(settings).searches()]
+    assert specs == [
+        ("k=2", 2, 0, False), ("k=1", 1, 0, False), ("Test'", 1, 0, True),
+        ("k=2", 2, 5, False), ("k=1", 1, 5, False), ("Test'", 1, 5, True),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"ks": (1, 1)}, {"seeds": ()}, {"trials": 0}, {"examples_per_type": 0}, {"baseline_coreset": 0.0},
+     {"bank_fraction": 1.5}, {"baseline": "no_such_net"}],
+)  # fmt: skip
+def test_bad_settings_fail_before_any_work(tmp_path: Path, changes: dict) -> None:
+    with pytest.raises(AutopatchError):
+        ExperimentSettings(("root",), ("bottle",), str(tmp_path), **changes)
+
+
+def test_cache_entry_counts_only_with_the_same_key(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path / "cache")
+    key = {"root": "/data", "k": 1, "architecture": {"blocks": (3, 5)}}
+    assert cache.load("refit-a", key) is None
+    cache.save("refit-a", key, {"metrics": {"rwap": 0.5}})
+    assert cache.load("refit-a", {"root": "/data", "k": 1, "architecture": {"blocks": [3, 5]}}) == {
+        "metrics": {"rwap": 0.5}
+    }  # tuples and lists are the same JSON
+    assert cache.load("refit-a", {**key, "k": 2}) is None
+    (tmp_path / "cache" / "refit-b.json").write_text("{half a file", encoding="utf-8")
+    assert cache.load("refit-b", key) is None

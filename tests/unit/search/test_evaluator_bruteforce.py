@@ -1,0 +1,222 @@
+"""TrialEvaluator on a tiny synthetic split with a fake encoder equals a brute-force nearest-neighbour oracle."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autopatch.backbones.base import BlockInfo, Encoder
+from autopatch.backbones.registry import register_encoder
+from autopatch.data import Split, Splits
+from autopatch.features.cache import FeatureCache
+from autopatch.metrics import segmentation_metrics
+from autopatch.search.architecture import Architecture, ofa_block_prefix
+from autopatch.search.evaluator import TrialEvaluator, TrialFailed
+
+S = 32
+
+
+class PoolingEncoder(Encoder):
+    """Fixed random convs: block 1 at stride 4 (5 ch), block 2 at stride 8 (7 ch)."""
+
+    family = "fake_evaluator_pooling"
+    mean = (0.5, 0.5, 0.5)
+    std = (0.25, 0.25, 0.25)
+    native_resolution = S
+    failure: Exception | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(0)
+        self.stage1 = nn.Conv2d(3, 5, 4, stride=4)
+        self.stage2 = nn.Conv2d(5, 7, 2, stride=2)
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.randn(p.shape, generator=generator))
+
+    @property
+    def blocks(self):
+        return (BlockInfo(1, "stage1", 1, 4, 5), BlockInfo(2, "stage2", 2, 8, 7))
+
+    def forward_features(self, x, block_ids):
+        if self.failure is not None:
+            raise self.failure
+        maps = {1: torch.tanh(self.stage1(x))}
+        if max(block_ids) >= 2:  # the Encoder contract: run only to the deepest requested block
+            maps[2] = torch.tanh(self.stage2(maps[1]))
+        return [maps[b] for b in block_ids]
+
+    def config(self):
+        return {}
+
+    def truncated(self, deepest_block):
+        return self
+
+
+class NaNEncoder(PoolingEncoder):
+    family = "fake_evaluator_nan"
+
+    def forward_features(self, x, block_ids):
+        return [m * float("nan") for m in super().forward_features(x, block_ids)]
+
+
+class OutOfMemoryEncoder(PoolingEncoder):
+    family = "fake_evaluator_oom"
+    failure = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+for _cls in (PoolingEncoder, NaNEncoder, OutOfMemoryEncoder):
+    register_encoder(_cls.family)(lambda pretrained=True, weights=None, _cls=_cls: _cls().eval())
+
+
+def _split(seed: int, types: list[str]) -> Split:
+    """Smooth random images; each anomalous one gets a bright square and its mask."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.rand(len(types), 3, S // 4, S // 4, generator=g)
+    images = F.interpolate(base, size=S, mode="bilinear", align_corners=False).mul(200).to(torch.uint8)
+    masks = torch.zeros(len(types), S, S, dtype=torch.bool)
+    for i, kind in enumerate(types):
+        if kind != "good":
+            top, left = (int(v) for v in torch.randint(0, S - 10, (2,), generator=g))
+            size = 6 + 2 * i % 5
+            masks[i, top : top + size, left : left + size] = True
+            images[i][:, masks[i]] = 255
+    return Split(images, masks, types, [Path(f"{seed}_{i}.png") for i in range(len(types))])
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return Splits(
+        train=_split(1, ["good"] * 4),
+        val=_split(2, ["good", "good", "crack", "scratch", "crack"]),
+        test=_split(3, ["good", "crack", "scratch", "scratch"]),
+    )
+
+
+def _oracle_metrics(split_train: Split, split_scored: Split, block_ids, patch_sizes):
+    """Direct encoder call, explicit pooling/resize, and a loop over queries for the 1-NN."""
+    encoder = PoolingEncoder().eval()
+
+    def patches(images):
+        with torch.no_grad():
+            maps = encoder.forward_features(encoder.normalize(images), list(block_ids))
+        size = maps[0].shape[-2:]
+        parts = []
+        for m, p in zip(maps, patch_sizes):
+            pooled = F.avg_pool2d(m, p, stride=1, padding=(p - 1) // 2, count_include_pad=True) if p > 1 else m
+            parts.append(F.interpolate(pooled, size=size, mode="bilinear", align_corners=False))
+        return torch.cat(parts, 1).double()
+
+    bank = patches(split_train.images)
+    bank = bank.permute(0, 2, 3, 1).reshape(-1, bank.shape[1])
+    query = patches(split_scored.images)
+    n, c, h, w = query.shape
+    rows = query.permute(0, 2, 3, 1).reshape(-1, c)
+    nearest = torch.stack([((bank - row) ** 2).sum(1).min() for row in rows])
+    scores = F.interpolate(nearest.view(n, 1, h, w).float(), size=S, mode="bilinear", align_corners=False)[:, 0]
+    return segmentation_metrics(scores.numpy(), split_scored.masks.numpy(), split_scored.types)
+
+
+# A 4x4 map (block 2 alone) upsampled 8x has many exactly tied pixels; faiss' float32 distances differ
+# from the float64 oracle by ~1e-8, which breaks some ties the other way and moves rwAP by ~2e-4.
+@pytest.mark.parametrize(
+    "blocks, patch_sizes, tolerance", [((1,), (1,), 1e-5), ((1, 2), (3, 2), 1e-5), ((2,), (5,), 1e-3)]
+)
+def test_metrics_equal_the_brute_force_oracle(splits, blocks, patch_sizes, tolerance):
+    evaluator = TrialEvaluator(splits, seed=0, cache=FeatureCache(dtype=torch.float32))
+    result = evaluator.evaluate(Architecture(PoolingEncoder.family, {}, blocks, patch_sizes))
+    expected = _oracle_metrics(splits.train, splits.val, blocks, patch_sizes)
+    assert set(result.metrics) == {"rwap", "ap", "auroc", "pauroc_0.3", "aupro_0.3"}
+    for name, value in expected.items():
+        assert result.metrics[name] == pytest.approx(float(value), abs=tolerance), name
+
+
+def test_default_float16_cache_stays_close_to_the_oracle(splits):
+    result = TrialEvaluator(splits).evaluate(Architecture(PoolingEncoder.family, {}, (1, 2), (3, 2)))
+    expected = _oracle_metrics(splits.train, splits.val, (1, 2), (3, 2))
+    for name, value in expected.items():
+        assert result.metrics[name] == pytest.approx(float(value), abs=5e-3), name
+
+
+def test_oracle_flag_scores_the_test_split(splits):
+    arch = Architecture(PoolingEncoder.family, {}, (1, 2), (3, 1))
+    result = TrialEvaluator(splits, oracle=True, cache=FeatureCache(dtype=torch.float32)).evaluate(arch)
+    expected = _oracle_metrics(splits.train, splits.test, (1, 2), (3, 1))
+    for name, value in expected.items():
+        assert result.metrics[name] == pytest.approx(float(value), abs=1e-5), name
+
+
+def test_gflops_and_timings(splits):
+    evaluator = TrialEvaluator(splits)
+    shallow = evaluator.evaluate(Architecture(PoolingEncoder.family, {}, (1,), (1,)))
+    deep = evaluator.evaluate(Architecture(PoolingEncoder.family, {}, (1, 2), (1, 1)))
+    # 2 x MACs: conv 3->5, k4, 8x8 outputs; conv 5->7, k2, 4x4 outputs
+    macs1 = 5 * 8 * 8 * 3 * 4 * 4
+    macs2 = 7 * 4 * 4 * 5 * 2 * 2
+    assert shallow.gflops == pytest.approx(2 * macs1 / 1e9)
+    assert deep.gflops == pytest.approx(2 * (macs1 + macs2) / 1e9)
+    assert set(deep.timings) == {"encode", "flops", "patchify", "bank", "knn", "metrics", "total"}
+    assert all(v >= 0 for v in deep.timings.values())
+    assert evaluator.cache.encodes == 2  # train and val encoded once for both trials
+
+
+def test_a_partial_bank_still_scores(splits):
+    arch = Architecture(PoolingEncoder.family, {}, (1,), (3,))
+    result = TrialEvaluator(splits, bank_fraction=0.25, seed=3).evaluate(arch)
+    assert all(np.isfinite(v) for v in result.metrics.values())
+
+
+def test_nan_features_fail_the_trial(splits):
+    with pytest.raises(TrialFailed, match="NaN"):
+        TrialEvaluator(splits).evaluate(Architecture(NaNEncoder.family, {}, (1,), (1,)))
+
+
+def test_out_of_memory_fails_the_trial(splits):
+    with pytest.raises(TrialFailed) as caught:
+        TrialEvaluator(splits).evaluate(Architecture(OutOfMemoryEncoder.family, {}, (1,), (1,)))
+    assert caught.value.reason == "out of memory"
+
+
+@pytest.mark.slow  # builds OFA supernets and sub-networks (~20 s on a busy CPU)
+def test_ofa_trials_slice_one_supernet_and_reuse_cached_setting_prefixes(splits):
+    import autopatch.backbones.ofa_mbv3  # noqa: F401  (registers the OFA families)
+    from autopatch.backbones import create_encoder
+    from autopatch.backbones.flops import count_flops
+
+    family = "ofa_mbv3_d234_e346_k357_w1.0"
+    small = {"ks": [3] * 20, "e": [3] * 20, "d": [3, 3, 2, 2, 2]}
+    large = {"ks": [7] * 20, "e": [6] * 20, "d": [2, 2, 4, 2, 2]}
+    torch.manual_seed(0)  # the random-init supernet
+    evaluator = TrialEvaluator(splits, pretrained=False, cache=FeatureCache(dtype=torch.float32))
+    first = evaluator.evaluate(Architecture(family, small, (3, 7), (3, 3)))
+    evaluator.evaluate(Architecture(family, large, (12,), (3,)))
+    assert list(evaluator._supernets) == [family]  # one supernet, re-sliced per trial
+    for config, blocks in [(small, (3, 7)), (large, (12,))]:
+        reference = create_encoder(family, pretrained=False, **config)
+        assert evaluator._gflops[(family, ofa_block_prefix(config, blocks[-1]))] == pytest.approx(
+            count_flops(reference, list(blocks), S) / 1e9
+        )
+    entries = len(evaluator.cache)
+    # same network up to block 7 (later stages differ), other patch sizes: every map comes from the cache
+    later_differs = {"ks": [3] * 12 + [7] * 8, "e": [3] * 12 + [6] * 8, "d": [3, 3, 2, 4, 4]}
+    evaluator._supernets.clear()  # a cache miss would now need a supernet and fail the equality below
+    torch.manual_seed(1)
+    reused = evaluator.evaluate(Architecture(family, later_differs, (3, 7), (1, 5)))
+    assert len(evaluator.cache) == entries and not evaluator._supernets
+    assert reused.gflops == pytest.approx(first.gflops)
+    # the cached maps are those of the first supernet: a fresh evaluator with that supernet agrees
+    torch.manual_seed(0)
+    fresh = TrialEvaluator(splits, pretrained=False, cache=FeatureCache(dtype=torch.float32))
+    expected = fresh.evaluate(Architecture(family, small, (3, 7), (1, 5)))
+    assert reused.metrics == pytest.approx(expected.metrics, abs=1e-6)
+
+
+def test_an_even_patch_size_on_a_one_pixel_map_fails_the_trial():
+    tiny = _split(4, ["good", "crack"])
+    one_pixel = Split(tiny.images[:, :, :8, :8].contiguous(), tiny.masks[:, :8, :8].contiguous(), tiny.types, tiny.paths)
+    splits = Splits(train=one_pixel, val=one_pixel, test=one_pixel)  # block 2 (stride 8) is 1x1
+    with pytest.raises(TrialFailed, match="patch size 2 does not fit the 1x1 map of block 2"):
+        TrialEvaluator(splits).evaluate(Architecture(PoolingEncoder.family, {}, (1, 2), (3, 2)))

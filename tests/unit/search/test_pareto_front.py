@@ -1,0 +1,81 @@
+"""Pareto front and export selection against a brute-force O(n^2) dominance oracle."""
+
+from __future__ import annotations
+
+import random
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from autopatch.errors import AutopatchError
+from autopatch.search.pareto import front_table, pareto_front, select_trial
+
+
+def make_trials(points, states=None):
+    trials = []
+    for number, (gflops, rwap) in enumerate(points):
+        state = states[number] if states else TrialState.COMPLETE
+        values = [gflops, rwap] if state == TrialState.COMPLETE else None
+        trial = optuna.trial.create_trial(state=state, values=values)
+        trial.number = number
+        trials.append(trial)
+    return trials
+
+
+def brute_force_front(points, max_gflops=None):
+    keep = [i for i, p in enumerate(points) if max_gflops is None or p[0] <= max_gflops]
+    front = []
+    for i in keep:
+        g, r = points[i]
+        dominated = any(
+            points[j][0] <= g and points[j][1] >= r and (points[j][0] < g or points[j][1] > r) for j in keep if j != i
+        )
+        if not dominated:
+            front.append(i)
+    return sorted(front, key=lambda i: (points[i][0], -points[i][1], i))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_front_matches_brute_force_including_ties(seed):
+    rng = random.Random(seed)
+    # coarse grids make equal GFLOPs, equal rwAP and duplicate points common
+    points = [(rng.randint(1, 8) / 4, rng.randint(0, 6) / 6) for _ in range(rng.randint(1, 40))]
+    trials = make_trials(points)
+    assert [t.number for t in pareto_front(trials)] == brute_force_front(points)
+    budget = rng.choice([0.5, 1.0, 1.5])
+    assert [t.number for t in pareto_front(trials, budget)] == brute_force_front(points, budget)
+
+
+def test_failed_and_running_trials_are_ignored():
+    trials = make_trials([(1.0, 0.5), (0.0, 0.0), (2.0, 0.9)], [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE])
+    assert [t.number for t in pareto_front(trials)] == [0, 2]
+
+
+def test_select_best_number_and_budget():
+    trials = make_trials([(1.0, 0.5), (2.0, 0.9), (3.0, 0.9), (0.5, 0.2)])
+    assert select_trial(trials, "best").number == 1  # highest rwAP, fewer GFLOPs on the tie
+    assert select_trial(trials, "best", max_gflops=1.5).number == 0
+    assert select_trial(trials, 3).number == 3
+    assert select_trial(trials, "2").number == 2
+
+
+@pytest.mark.parametrize(
+    ("choice", "budget", "message"),
+    [("9", None, "does not exist"), ("x", None, "neither"), ("-1", None, ">= 0"), ("1", None, "FAIL"),
+     ("2", 1.0, "above --max-gflops"), ("best", 0.1, "no completed trial")],
+)
+def test_bad_selections_are_one_line_errors(choice, budget, message):
+    trials = make_trials([(1.0, 0.5), (0.5, 0.1), (2.0, 0.9)], [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE])
+    with pytest.raises(AutopatchError, match=message) as error:
+        select_trial(trials, choice, budget)
+    assert "\n" not in str(error.value)
+
+
+def test_front_table_lists_each_trial_once_with_its_numbers():
+    trials = make_trials([(0.25, 0.5), (1.5, 0.875)])
+    trials[0].set_user_attr("architecture", "efficientnet_lite0 | B1;P1;W24")
+    lines = front_table(trials).splitlines()
+    assert lines[0].split() == ["trial", "GFLOPs", "rwAP", "architecture"]
+    assert lines[1].split() == ["0", "0.2500", "0.5000", "efficientnet_lite0", "|", "B1;P1;W24"]
+    assert lines[2].split() == ["1", "1.5000", "0.8750", "?"]

@@ -1,0 +1,137 @@
+"""Storage resolution and the one-line errors for bad storage URLs, worker counts and mismatched studies."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import optuna
+import pytest
+
+from autopatch.errors import AutopatchError
+from autopatch.search.storage import (
+    HeartbeatJournalStorage,
+    check_storage_for_workers,
+    default_storage_url,
+    existing_default_storage_url,
+    mask_password,
+    open_storage,
+    url_scheme,
+)
+from autopatch.search.study import StudySettings, load_existing_study, open_study
+
+
+def one_line(error: pytest.ExceptionInfo) -> str:
+    text = str(error.value)
+    assert "\n" not in text
+    return text
+
+
+def test_default_url_is_sqlite_for_one_worker_and_journal_for_several(tmp_path):
+    assert default_storage_url(tmp_path, "s") == f"sqlite:///{tmp_path / 's.db'}"
+    assert default_storage_url(tmp_path, "s", workers=4) == f"journal:///{tmp_path / 's.journal'}"
+    assert isinstance(open_storage(default_storage_url(tmp_path, "s", workers=4)), HeartbeatJournalStorage)
+
+
+def test_existing_default_url_finds_either_file_and_errors_without_one(tmp_path):
+    with pytest.raises(AutopatchError) as error:
+        existing_default_storage_url(tmp_path, "s")
+    assert "autopatch search" in one_line(error)
+    (tmp_path / "s.journal").write_text("")
+    assert existing_default_storage_url(tmp_path, "s") == f"journal:///{tmp_path / 's.journal'}"
+
+
+@pytest.mark.parametrize(
+    ("url", "scheme"),
+    [
+        ("sqlite:///runs/a.db", "sqlite"),
+        ("postgresql://u:p@h:5432/db", "postgresql"),
+        ("postgresql+psycopg2://u@h/db", "postgresql"),
+        ("mysql+pymysql://u@h/db", "mysql"),
+        ("journal:///runs/a.journal", "journal"),
+    ],
+)
+def test_known_schemes(url, scheme):
+    assert url_scheme(url) == scheme
+
+
+@pytest.mark.parametrize("url", ["redis://localhost/0", "runs/a.db", "http://example.org", "postgres-ish:/x"])
+def test_unknown_schemes_are_one_line_errors(url):
+    with pytest.raises(AutopatchError) as error:
+        url_scheme(url)
+    assert "sqlite:///" in one_line(error)
+
+
+def test_password_is_masked_in_messages():
+    assert mask_password("postgresql://alice:s3cret@db:5432/x") == "postgresql://alice:***@db:5432/x"
+    assert mask_password("postgresql://alice@db/x") == "postgresql://alice@db/x"
+    assert mask_password("sqlite:///a.db") == "sqlite:///a.db"
+
+
+def test_parallel_sqlite_is_refused_but_one_worker_is_fine():
+    check_storage_for_workers("sqlite:///a.db", 1)
+    check_storage_for_workers("journal:///a.journal", 4)
+    check_storage_for_workers("postgresql://u@h/db", 4)
+    with pytest.raises(AutopatchError) as error:
+        check_storage_for_workers("sqlite:///a.db", 2)
+    assert "postgresql://" in one_line(error)
+    with pytest.raises(AutopatchError):
+        check_storage_for_workers("sqlite:///a.db", 0)
+
+
+def test_missing_folder_and_missing_file_are_errors_and_create_nothing(tmp_path):
+    with pytest.raises(AutopatchError) as error:
+        open_storage(f"sqlite:///{tmp_path / 'nope' / 'a.db'}")
+    assert "does not exist" in one_line(error)
+    with pytest.raises(AutopatchError):
+        open_storage(f"sqlite:///{tmp_path / 'a.db'}", create=False)
+    with pytest.raises(AutopatchError):
+        open_storage("sqlite:///:memory:")
+    assert list(tmp_path.iterdir()) == []
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_postgres_is_a_one_line_error_with_the_password_masked():
+    with pytest.raises(AutopatchError) as error:
+        open_storage(f"postgresql://alice:s3cret@127.0.0.1:{free_port()}/db")
+    text = one_line(error)
+    assert "cannot open storage" in text and "s3cret" not in text and "alice:***" in text
+
+
+def settings(tmp_path: Path, **changes) -> StudySettings:
+    return StudySettings(data_root=str(tmp_path), category="toy", **changes)
+
+
+@pytest.mark.parametrize(("key", "value"), [("space", "ofa"), ("k", 2), ("image_size", 128), ("oracle", True)])
+def test_resuming_with_other_settings_is_refused_and_writes_nothing(tmp_path, key, value):
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
+    study = open_study(settings(tmp_path), "s", storage)
+    study.add_trial(optuna.trial.create_trial(values=[0.1, 0.5]))
+    with pytest.raises(AutopatchError) as error:
+        open_study(settings(tmp_path, **{key: value}), "s", storage)
+    assert f"{key}=" in one_line(error)
+    reloaded = optuna.load_study(study_name="s", storage=storage)
+    assert reloaded.user_attrs == settings(tmp_path).attrs()
+    assert len(reloaded.trials) == 1
+
+
+def test_pareto_and_export_need_an_existing_study(tmp_path):
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
+    open_study(settings(tmp_path), "real", storage)
+    with pytest.raises(AutopatchError) as error:
+        load_existing_study("typo", storage)
+    assert "real" in one_line(error)
+    assert load_existing_study("real", storage).study_name == "real"
+
+
+def test_a_file_that_is_not_a_study_is_a_one_line_error(tmp_path):
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"\x00not a study\xff" * 50)
+    with pytest.raises(AutopatchError) as error:
+        open_storage(f"sqlite:///{path}", create=False)
+    assert "cannot open storage" in one_line(error)
