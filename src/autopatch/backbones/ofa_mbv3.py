@@ -420,7 +420,7 @@ class OFASubnet(Encoder):
 # --- registry ------------------------------------------------------------------------------------------
 
 
-def _checkpoint_path(width_mult: float, weights: str | None) -> Path:
+def checkpoint_path(width_mult: float, weights: str | None) -> Path:
     """The verified official checkpoint: `weights`, else $AUTOPATCH_WEIGHTS_DIR/<net_id>, else cache/download."""
     net_id = family_name(width_mult)
     if width_mult not in _GIT_BLOBS:
@@ -447,7 +447,7 @@ def build_ofa_encoder(
     if not pretrained and weights is None:
         return OFASubnet(width_mult, ks, e, d, deepest_block).eval()
     supernet = OFAMobileNetV3(width_mult)
-    supernet.load_checkpoint(_checkpoint_path(width_mult, weights))
+    supernet.load_checkpoint(checkpoint_path(width_mult, weights))
     supernet.set_active_subnet(ks, e, d)
     return supernet.materialize(deepest_block).eval()
 

@@ -136,10 +136,21 @@ def resolve_weights(url: str, filename: str, checksum: str, weights: str | os.Pa
     All three are verified against `checksum`.
     """
     if weights is None:
-        folder = os.environ.get("AUTOPATCH_WEIGHTS_DIR")
-        if folder and (Path(folder).expanduser() / filename).is_file():
-            weights = Path(folder).expanduser() / filename
+        weights = _weights_dir_file(filename)
     return fetch_weights(url, filename, checksum, local=weights)
+
+
+def _weights_dir_file(filename: str) -> Path | None:
+    """$AUTOPATCH_WEIGHTS_DIR/<filename> when that variable is set and the file exists."""
+    folder = os.environ.get("AUTOPATCH_WEIGHTS_DIR")
+    path = Path(folder).expanduser() / filename if folder else None
+    return path if path is not None and path.is_file() else None
+
+
+def weights_present(filename: str) -> bool:
+    """Whether `resolve_weights` would find `filename` without the network ($AUTOPATCH_WEIGHTS_DIR or the
+    cache); not verified here, so optional encoders can be offered without reading large files."""
+    return _weights_dir_file(filename) is not None or (weights_home() / filename).is_file()
 
 
 def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:

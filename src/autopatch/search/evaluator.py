@@ -191,13 +191,13 @@ class TrialEvaluator:
 
     def _ofa_subnet(self, arch: Architecture) -> Encoder:
         """Slice the trial's sub-network out of the one supernet kept per width."""
-        from autopatch.backbones.ofa_mbv3 import OFAMobileNetV3, _checkpoint_path
+        from autopatch.backbones.ofa_mbv3 import OFAMobileNetV3, checkpoint_path
 
         if arch.encoder not in self._supernets:
             width = float(arch.encoder.rsplit("_w", 1)[-1])
             supernet = OFAMobileNetV3(width)
             if self.pretrained or self.weights is not None:
-                supernet.load_checkpoint(_checkpoint_path(width, self.weights))
+                supernet.load_checkpoint(checkpoint_path(width, self.weights))
             self._supernets[arch.encoder] = supernet.to(self.device).eval()
         supernet = self._supernets[arch.encoder]
         config = arch.encoder_config

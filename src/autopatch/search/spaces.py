@@ -11,15 +11,13 @@ choice is `None` or a global block id, exactly as the reference encodes it.
 
 from __future__ import annotations
 
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from functools import lru_cache
-from pathlib import Path
 
 import optuna
 
-from autopatch.backbones.weights import weights_home
+from autopatch.backbones.weights import weights_present
 from autopatch.errors import AutopatchError
 from autopatch.search.architecture import (
     MAX_PATCH_SIZE,
@@ -107,8 +105,8 @@ class PretrainedSpace(SearchSpace):
     Stages mirror OFA's five (see `pretrained_stages`). Block choices depend on the encoder, so their
     parameter names are encoder-qualified (`efficientnet_lite0_stage_1_block`: Optuna requires one
     distribution per name); patch sizes mean the same for every encoder and share `stage_{i}_patch_size`,
-    so multivariate TPE models encoder and patch sizes jointly. Use TPESampler(group=True) to also
-    model each encoder's block choices jointly.
+    so multivariate TPE models encoder and patch sizes jointly; the study's TPESampler(group=True) also
+    models each encoder's block choices jointly.
     """
 
     name = "pretrained"
@@ -162,26 +160,17 @@ def extractable_blocks(encoder: str) -> tuple[int, ...]:
     return tuple(block for stage in pretrained_stages(encoder) for block in stage)
 
 
-def _weights_present(filename: str) -> bool:
-    """Whether a checkpoint file is already on this machine, looked up where the weight manager
-    (`resolve_weights`) looks: $AUTOPATCH_WEIGHTS_DIR, then the cache. Never touches the network."""
-    folder = os.environ.get("AUTOPATCH_WEIGHTS_DIR")
-    candidates = [Path(folder).expanduser() / filename] if folder else []
-    candidates.append(weights_home() / filename)
-    return any(path.is_file() for path in candidates)
-
-
 def available_pretrained_encoders() -> tuple[str, ...]:
     """Lite0-2 (weights ship as pip packages) plus MobileNetV2 when its checkpoint is local."""
     from autopatch.backbones.mobilenet_v2 import IMAGENET_CHECKPOINT
 
-    present = _weights_present(IMAGENET_CHECKPOINT.filename)
+    present = weights_present(IMAGENET_CHECKPOINT.filename)
     return PRETRAINED_ENCODERS + (OPTIONAL_PRETRAINED_ENCODERS if present else ())
 
 
 def ofa_weights_present() -> bool:
     """Both OFA supernet checkpoints are on this machine (the `ofa` space uses both widths)."""
-    return all(_weights_present(name) for name in OFA_SUPERNETS)  # the checkpoint file is named as the net
+    return all(weights_present(name) for name in OFA_SUPERNETS)  # the checkpoint file is named as the net
 
 
 SPACE_NAMES = ("ofa", "ofa-fixed", "pretrained")

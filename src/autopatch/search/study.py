@@ -159,11 +159,13 @@ class SearchSummary:
 
 def make_sampler(seed: int) -> optuna.samplers.TPESampler:
     """Multivariate TPE (explicit: newer Optuna turns it off for multi-objective) with constant liar, so
-    parallel workers don't all probe one point. The --max-gflops constraint needs no `constraints_func`
+    parallel workers don't all probe one point. `group=True` models each set of parameters that occur
+    together jointly: the `pretrained` space's block choices are encoder-specific parameters, which plain
+    multivariate TPE would sample independently. The --max-gflops constraint needs no `constraints_func`
     (deprecated in Optuna 5): each trial sets it with `Trial.set_constraint` and TPE reads it from there."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(multivariate=True, constant_liar=True, seed=seed)
+        return optuna.samplers.TPESampler(multivariate=True, group=True, constant_liar=True, seed=seed)
 
 
 def open_study(

@@ -7,8 +7,7 @@ Layout (format_version 1)::
      "normalisation": {"mean", "std"}, "bank": MemoryBank.state_dict(), "threshold", "smoothing_sigma",
      "metadata": {...}, "aggregation": {"kind", "config"}}
 
-"aggregation" (how block maps become patch vectors, see segmenter.aggregation) is optional: files
-without it use AutoPatch's patchify.
+"aggregation" says how block maps become patch vectors (see segmenter.aggregation).
 
 This module only writes and checks that envelope; `Segmenter` fills and reads the content.
 """
@@ -30,6 +29,7 @@ REQUIRED_KEYS = (
     "encoder",
     "block_ids",
     "patch_sizes",
+    "aggregation",
     "image_size",
     "normalisation",
     "bank",

@@ -222,8 +222,7 @@ class Segmenter:
             raise AutopatchError(
                 f"model file {path}: stored normalisation differs from {family}'s; re-create it with `autopatch fit`"
             )
-        stored = payload.get("aggregation")  # absent in files written before aggregations were pluggable
-        aggregation = create_aggregation(stored["kind"], stored["config"]) if stored else None
+        aggregation = create_aggregation(payload["aggregation"]["kind"], payload["aggregation"]["config"])
         segmenter = cls(
             encoder,
             payload["block_ids"],

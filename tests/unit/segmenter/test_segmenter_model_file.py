@@ -16,6 +16,7 @@ def content() -> dict:
         "encoder": {"family": "fake", "config": {"width": 4}, "state_dict": {"w": torch.ones(2, 2)}},
         "block_ids": [1, 2],
         "patch_sizes": [3, 3],
+        "aggregation": {"kind": "patchify", "config": {"patch_sizes": [3, 3]}},
         "image_size": 32,
         "normalisation": {"mean": [0.5, 0.5, 0.5], "std": [0.2, 0.2, 0.2]},
         "bank": {"patches": torch.zeros(3, 4)},

@@ -1,0 +1,1 @@
+"""What users look at: heatmap overlays, Pareto plots, the paper's tables and figures."""
