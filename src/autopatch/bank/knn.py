@@ -45,17 +45,16 @@ def faiss_available() -> bool:
 
 
 class FaissFlatSearch:
-    """faiss IndexFlatL2 holding the bank; ``bank`` is a view of the index's memory (no second copy)."""
+    """faiss IndexFlatL2 holding a copy of the bank; ``bank`` is torch-owned, so it stays valid after the
+    index is gone (a view of the index's memory would dangle once the index is freed)."""
 
     def __init__(self, bank: torch.Tensor, query_chunk: int = 65536) -> None:
         if faiss is None:
             raise RuntimeError("faiss is not installed")
-        rows, dim = bank.shape
-        self.index = faiss.IndexFlatL2(dim)
-        self.index.add(np.ascontiguousarray(bank.detach().cpu().numpy(), dtype=np.float32))
+        self.bank = bank.detach().to("cpu", torch.float32).contiguous()
+        self.index = faiss.IndexFlatL2(self.bank.shape[1])
+        self.index.add(self.bank.numpy())
         self.query_chunk = query_chunk
-        xb = faiss.rev_swig_ptr(self.index.get_xb(), rows * dim)
-        self.bank = torch.from_numpy(np.asarray(xb).reshape(rows, dim))
 
     def search(self, queries: torch.Tensor) -> torch.Tensor:
         q = np.ascontiguousarray(queries.detach().cpu().numpy(), dtype=np.float32)

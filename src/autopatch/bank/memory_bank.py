@@ -3,7 +3,8 @@
 ``fraction`` keeps a seeded random subset of the rows — the cheap fidelity knob the search uses on
 CPU. The kept count is ``max(1, floor(fraction * M + 0.5))`` (round half up), taken as
 ``torch.randperm(M, generator=torch.Generator().manual_seed(seed))[:n]`` sorted, so the same
-(M, fraction, seed) always keeps the same rows in their original order.
+(M, fraction, seed) always keeps the same rows in their original order. ``kept_indices`` gives those
+rows without the patches, so a caller can compute only the kept patches and fit with fraction 1.
 """
 
 from __future__ import annotations
@@ -22,6 +23,15 @@ STATE_VERSION = 1
 def kept_rows(total: int, fraction: float) -> int:
     """How many bank rows a fraction keeps (round half up, at least one)."""
     return max(1, math.floor(fraction * total + 0.5))
+
+
+def kept_indices(total: int, fraction: float, seed: int) -> torch.Tensor:
+    """The (sorted, CPU int64) row indices a bank of `total` rows keeps at `fraction` with `seed`;
+    all rows when fraction is 1. MemoryBank.fit keeps exactly these rows."""
+    if fraction >= 1.0:
+        return torch.arange(total)
+    generator = torch.Generator().manual_seed(int(seed))
+    return torch.randperm(total, generator=generator)[: kept_rows(total, fraction)].sort().values
 
 
 def _check_matrix(x: torch.Tensor, what: str) -> None:
@@ -87,7 +97,7 @@ class MemoryBank:
 
     @property
     def patches(self) -> torch.Tensor:
-        """The kept bank rows [M_kept, C] float32; read-only (for faiss it is a view of the index's storage)."""
+        """The kept bank rows [M_kept, C] float32 (read-only: the search was built from them)."""
         if self._patches is None:
             raise AutopatchError("memory bank is empty; call MemoryBank.fit(patches) first")
         return self._patches
@@ -97,9 +107,7 @@ class MemoryBank:
         if len(patches) == 0:
             raise AutopatchError("memory bank patches are empty (0 rows); fit needs at least one normal patch")
         if self.fraction < 1.0:
-            n = kept_rows(len(patches), self.fraction)
-            generator = torch.Generator().manual_seed(self.seed)
-            keep = torch.randperm(len(patches), generator=generator)[:n].sort().values
+            keep = kept_indices(len(patches), self.fraction, self.seed)
             patches = patches[keep.to(patches.device)]
         self._build(patches)
         return self

@@ -21,8 +21,9 @@ import torch.nn.functional as F
 from autopatch.backbones import Encoder, create_encoder
 from autopatch.backbones.flops import count_flops
 from autopatch.bank import MemoryBank
+from autopatch.bank.memory_bank import kept_indices
 from autopatch.data import Split, Splits
-from autopatch.features import patchify
+from autopatch.features import patchify, patchify_rows
 from autopatch.features.cache import FeatureCache, encode_images
 from autopatch.metrics import segmentation_metrics
 from autopatch.search.architecture import Architecture, is_ofa, ofa_block_prefix
@@ -120,18 +121,21 @@ class TrialEvaluator:
 
         start = perf_counter()
         _check_patch_sizes_fit(arch, scored_maps)
-        train = _rows(patchify(train_maps, arch.patch_sizes))
+        # below fraction 1 most train rows are never computed: finite maps give finite patches, so
+        # checking the maps fails the same trials as checking every row did
+        train_finite = self.bank_fraction >= 1.0 or all(bool(torch.isfinite(m).all()) for m in train_maps)
+        train = self._bank_rows(train_maps, arch.patch_sizes)
         del train_maps
         scored = patchify(scored_maps, arch.patch_sizes)
         del scored_maps
         n, _, height, width = scored.shape
         scored = _rows(scored)
-        if not (bool(torch.isfinite(train).all()) and bool(torch.isfinite(scored).all())):
+        if not (train_finite and bool(torch.isfinite(train).all()) and bool(torch.isfinite(scored).all())):
             raise TrialFailed(f"{arch}: the encoder produced NaN or Inf features")
         timings["patchify"] = perf_counter() - start
 
         start = perf_counter()
-        bank = MemoryBank(self.device, fraction=self.bank_fraction, seed=self.seed).fit(train)
+        bank = MemoryBank(self.device, seed=self.seed).fit(train)  # train holds only the kept rows already
         del train
         timings["bank"] = perf_counter() - start
 
@@ -151,6 +155,15 @@ class TrialEvaluator:
             raise TrialFailed(f"{arch}: NaN metric ({metrics})")
         timings["total"] = sum(timings[phase] for phase in PHASES)
         return TrialResult(metrics=metrics, gflops=gflops, timings=timings)
+
+    def _bank_rows(self, maps: list[torch.Tensor], patch_sizes: tuple[int, ...]) -> torch.Tensor:
+        """The train patch rows the bank keeps: MemoryBank(fraction=bank_fraction, seed).fit(all rows)
+        keeps exactly these, in this order; below fraction 1 only the kept rows are computed."""
+        if self.bank_fraction >= 1.0:
+            return _rows(patchify(maps, patch_sizes))
+        batch, _, height, width = maps[0].shape
+        keep = kept_indices(batch * height * width, self.bank_fraction, self.seed)
+        return patchify_rows(maps, patch_sizes, keep).contiguous()
 
     def _block_maps(self, arch: Architecture) -> tuple[Encoder | None, list[torch.Tensor], list[torch.Tensor]]:
         """Block maps of `arch` for train and scored images, and the encoder that computed them

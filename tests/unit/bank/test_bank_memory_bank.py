@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from autopatch.bank import MemoryBank
-from autopatch.bank.memory_bank import kept_rows
+from autopatch.bank.memory_bank import kept_indices, kept_rows
 from autopatch.errors import AutopatchError
 
 
@@ -141,3 +141,21 @@ def test_unknown_backend_or_precision_is_rejected():
 def test_empty_query_set_gives_empty_result():
     bank, _ = data()
     assert MemoryBank().fit(bank).nearest(torch.empty(0, 12)).shape == (0,)
+
+
+@pytest.mark.parametrize(("m", "fraction", "seed"), [(200, 0.3, 4), (17, 0.1, 0), (9, 1.0, 2), (1, 0.5, 1)])
+def test_fit_keeps_exactly_the_kept_indices(m, fraction, seed):
+    bank = torch.arange(m, dtype=torch.float32).unsqueeze(1).repeat(1, 3)  # row i holds the value i
+    keep = kept_indices(m, fraction, seed)
+    assert keep.dtype == torch.long and len(keep) == kept_rows(m, fraction)
+    assert torch.equal(keep, keep.sort().values) and len(set(keep.tolist())) == len(keep)
+    patches = MemoryBank(fraction=fraction, seed=seed).fit(bank).patches
+    assert torch.equal(patches[:, 0].long(), keep)
+
+
+@pytest.mark.parametrize("backend", ["faiss", "torch"])
+def test_patches_outlive_the_bank_object(backend):
+    bank, _ = data(m=5000, c=64)
+    patches = MemoryBank(backend=backend).fit(bank).patches  # the bank and its index are freed here
+    churn = [torch.randn(5000, 64) for _ in range(4)]  # reuse freed memory
+    assert torch.equal(patches, bank) and len(churn) == 4

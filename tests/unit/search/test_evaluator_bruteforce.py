@@ -10,7 +10,10 @@ from torch import nn
 
 from autopatch.backbones.base import BlockInfo, Encoder
 from autopatch.backbones.registry import register_encoder
+from autopatch.bank import MemoryBank
+from autopatch.bank.memory_bank import kept_indices
 from autopatch.data import Split, Splits
+from autopatch.features import patchify
 from autopatch.features.cache import FeatureCache
 from autopatch.metrics import segmentation_metrics
 from autopatch.search.architecture import Architecture, ofa_block_prefix
@@ -68,7 +71,21 @@ class OutOfMemoryEncoder(PoolingEncoder):
     failure = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
 
-for _cls in (PoolingEncoder, NaNEncoder, OutOfMemoryEncoder):
+class OneNaNTrainPixelEncoder(PoolingEncoder):
+    """NaN at one block-1 pixel of the 4-image train split only (flat patch row `row` of the 4x8x8 grid)."""
+
+    family = "fake_evaluator_one_nan"
+    row = 0
+
+    def forward_features(self, x, block_ids):
+        maps = super().forward_features(x, block_ids)
+        if len(x) == 4:
+            n, pixel = divmod(self.row, 64)
+            maps[0][n, :, pixel // 8, pixel % 8] = float("nan")
+        return maps
+
+
+for _cls in (PoolingEncoder, NaNEncoder, OutOfMemoryEncoder, OneNaNTrainPixelEncoder):
     register_encoder(_cls.family)(lambda pretrained=True, weights=None, _cls=_cls: _cls().eval())
 
 
@@ -169,9 +186,51 @@ def test_a_partial_bank_still_scores(splits):
     assert all(np.isfinite(v) for v in result.metrics.values())
 
 
+def _old_partial_bank_metrics(splits, blocks, patch_sizes, fraction, seed):
+    """The pre-patchify_rows path, spelled out: patchify every train patch, let MemoryBank(fraction)
+    pick its rows, score the val split with it."""
+    encoder = PoolingEncoder().eval()
+
+    def maps(images):
+        with torch.no_grad():
+            return encoder.forward_features(encoder.normalize(images), list(blocks))
+
+    train = patchify(maps(splits.train.images), patch_sizes)
+    bank = MemoryBank(fraction=fraction, seed=seed).fit(train.permute(0, 2, 3, 1).reshape(-1, train.shape[1]))
+    query = patchify(maps(splits.val.images), patch_sizes)
+    n, c, h, w = query.shape
+    nearest = bank.nearest(query.permute(0, 2, 3, 1).reshape(-1, c).contiguous())
+    scores = F.interpolate(nearest.view(n, 1, h, w), size=S, mode="bilinear", align_corners=False)[:, 0]
+    return segmentation_metrics(scores.numpy(), splits.val.masks.numpy(), splits.val.types), bank
+
+
+@pytest.mark.parametrize(
+    "blocks, patch_sizes, fraction, seed",
+    [((1,), (3,), 0.3, 0), ((1, 2), (3, 2), 0.3, 3), ((1, 2), (2, 5), 0.3, 1), ((1, 2), (1, 1), 0.05, 7)],
+)
+def test_a_partial_bank_equals_full_patchify_then_the_bank_fraction(splits, blocks, patch_sizes, fraction, seed):
+    evaluator = TrialEvaluator(splits, bank_fraction=fraction, seed=seed, cache=FeatureCache(dtype=torch.float32))
+    result = evaluator.evaluate(Architecture(PoolingEncoder.family, {}, blocks, patch_sizes))
+    expected, old_bank = _old_partial_bank_metrics(splits, blocks, patch_sizes, fraction, seed)
+    for name, value in expected.items():
+        assert result.metrics[name] == pytest.approx(float(value), abs=1e-6), name
+    # the same bank rows, in the same order (values equal up to float rounding of the bilinear taps)
+    train_maps = evaluator.cache.block_maps(PoolingEncoder(), "train", splits.train.images, blocks)
+    kept = evaluator._bank_rows(train_maps, patch_sizes)
+    torch.testing.assert_close(kept, old_bank.patches, rtol=1e-6, atol=1e-6)
+
+
 def test_nan_features_fail_the_trial(splits):
     with pytest.raises(TrialFailed, match="NaN"):
         TrialEvaluator(splits).evaluate(Architecture(NaNEncoder.family, {}, (1,), (1,)))
+
+
+def test_a_nan_train_patch_outside_the_kept_rows_still_fails_the_trial(splits):
+    kept = set(kept_indices(4 * 8 * 8, 0.05, 2).tolist())
+    OneNaNTrainPixelEncoder.row = next(r for r in range(256) if r not in kept)
+    evaluator = TrialEvaluator(splits, bank_fraction=0.05, seed=2, cache=FeatureCache(dtype=torch.float32))
+    with pytest.raises(TrialFailed, match="NaN"):
+        evaluator.evaluate(Architecture(OneNaNTrainPixelEncoder.family, {}, (1,), (1,)))
 
 
 def test_out_of_memory_fails_the_trial(splits):
