@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from autopatch.backbones import create_encoder
 from autopatch.data import load_splits

@@ -102,7 +102,7 @@ class MemoryBank:
             raise AutopatchError("memory bank is empty; call MemoryBank.fit(patches) first")
         return self._patches
 
-    def fit(self, patches: torch.Tensor) -> "MemoryBank":
+    def fit(self, patches: torch.Tensor) -> MemoryBank:
         _check_matrix(patches, "memory bank patches")
         if len(patches) == 0:
             raise AutopatchError("memory bank patches are empty (0 rows); fit needs at least one normal patch")
@@ -147,7 +147,7 @@ class MemoryBank:
     @classmethod
     def from_state_dict(
         cls, state: dict, device: str | torch.device = "cpu", backend: str = "auto", precision: str | None = None
-    ) -> "MemoryBank":
+    ) -> MemoryBank:
         """Rebuild a fitted bank; the stored rows are already the kept subset, so nothing is re-sampled.
 
         device/backend/precision are run-time choices (a bank fitted on CUDA loads on CPU); precision

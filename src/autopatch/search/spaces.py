@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache
 
 import optuna
 
@@ -130,7 +130,7 @@ class PretrainedSpace(SearchSpace):
         return Architecture(encoder, {}, tuple(block_ids), tuple(patch_sizes))
 
 
-@lru_cache(maxsize=None)
+@cache
 def pretrained_stages(encoder: str) -> tuple[tuple[int, ...], ...]:
     """The pretrained space's stages of `encoder`: runs of blocks with equal (stride, channels) at
     stride >= 4 (the network's own stages, independent of how a family numbers them), with every
