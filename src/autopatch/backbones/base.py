@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from autopatch.errors import AutopatchError
+
 
 @dataclass(frozen=True)
 class BlockInfo:
@@ -60,8 +62,6 @@ class Encoder(nn.Module, ABC):
             if info.id == block_id:
                 return info
         valid = ", ".join(str(b.id) for b in self.blocks)
-        from autopatch.errors import AutopatchError
-
         raise AutopatchError(f"{self.family} has no block {block_id}; valid blocks: {valid}")
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:

@@ -27,6 +27,7 @@ from autopatch.backbones.layers import (
     deepest_requested,
     make_divisible,
     no_classifier_error,
+    run_up_to,
     truncation_point,
 )
 from autopatch.backbones.registry import register_encoder
@@ -40,6 +41,7 @@ _STEM_CHANNELS = 32
 _HEAD_CHANNELS = 1280
 # TF batch norm: momentum 0.99 (PyTorch 0.01), epsilon 1e-3 — as in the checkpoints' source port.
 _BN = {"eps": 1e-3, "momentum": 0.01}
+
 
 class SameConv2d(nn.Conv2d):
     """Conv2d with TensorFlow 'SAME' padding computed from the input size (any resolution works).
@@ -141,14 +143,8 @@ class EfficientNetLite(Encoder):
 
     def forward_features(self, x: torch.Tensor, block_ids: Sequence[int]) -> list[torch.Tensor]:
         deepest = deepest_requested(self, block_ids)
-        wanted = set(block_ids)
         x = F.relu6(self._bn0(self._conv_stem(x)))
-        maps: dict[int, torch.Tensor] = {}
-        for index in range(deepest + 1):
-            x = self._blocks[index](x)
-            if index in wanted:
-                maps[index] = x
-        return [maps[block_id] for block_id in block_ids]
+        return run_up_to(x, self._blocks, deepest, block_ids)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """ImageNet class scores of the complete network (normalised images in)."""

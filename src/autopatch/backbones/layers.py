@@ -58,6 +58,19 @@ def deepest_requested(encoder: Encoder, block_ids: Sequence[int]) -> int:
     return max(encoder.block(block_id).id for block_id in block_ids)
 
 
+def run_up_to(
+    x: torch.Tensor, layers: Sequence[nn.Module], deepest: int, block_ids: Sequence[int]
+) -> list[torch.Tensor]:
+    """Run `layers[0..deepest]` in order; the outputs of the layers at `block_ids` (same order)."""
+    wanted = set(block_ids)
+    maps: dict[int, torch.Tensor] = {}
+    for index in range(deepest + 1):
+        x = layers[index](x)
+        if index in wanted:
+            maps[index] = x
+    return [maps[block_id] for block_id in block_ids]
+
+
 def truncation_point(family: str, deepest_block: int | None, block_ids: Sequence[int]) -> int | None:
     """Validate a `deepest_block` constructor argument against the family's block ids (None = whole network)."""
     if deepest_block is not None and deepest_block not in block_ids:
@@ -83,7 +96,6 @@ def no_classifier_error(family: str) -> AutopatchError:
     return AutopatchError(f"{family} was truncated, so it has no classifier; build it with deepest_block=None")
 
 
-
 class FeaturesEncoder(Encoder):
     """torchvision's MobileNet layout: `features[0]` is the stem, `features[i]` (i >= 1) are the blocks,
     then global average pooling and `classifier`. Truncation keeps `features[: deepest_block + 1]`
@@ -104,14 +116,7 @@ class FeaturesEncoder(Encoder):
         return tuple(info for info in self.all_blocks if info.id <= last)
 
     def forward_features(self, x: torch.Tensor, block_ids: Sequence[int]) -> list[torch.Tensor]:
-        deepest = deepest_requested(self, block_ids)
-        wanted = set(block_ids)
-        maps: dict[int, torch.Tensor] = {}
-        for index in range(deepest + 1):
-            x = self.features[index](x)
-            if index in wanted:
-                maps[index] = x
-        return [maps[block_id] for block_id in block_ids]
+        return run_up_to(x, self.features, deepest_requested(self, block_ids), block_ids)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """ImageNet class scores of the complete network (normalised images in)."""

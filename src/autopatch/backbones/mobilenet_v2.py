@@ -10,7 +10,7 @@ from torch import nn
 from autopatch.backbones.base import BlockInfo
 from autopatch.backbones.layers import FeaturesEncoder, conv_norm_act, features_block
 from autopatch.backbones.registry import register_encoder
-from autopatch.backbones.weights import Checkpoint, load_pretrained
+from autopatch.backbones.weights import Checkpoint, with_pretrained
 
 IMAGENET_CHECKPOINT = Checkpoint(
     url="https://download.pytorch.org/models/mobilenet_v2-b0353104.pth",
@@ -81,6 +81,4 @@ def mobilenet_v2(
 ) -> MobileNetV2:
     """ImageNet MobileNetV2; weights from `weights`, $AUTOPATCH_WEIGHTS_DIR, the cache or torchvision's URL."""
     model = MobileNetV2(deepest_block=deepest_block)
-    if pretrained or weights is not None:
-        load_pretrained(model, IMAGENET_CHECKPOINT, weights, truncated=deepest_block is not None)
-    return model.eval()
+    return with_pretrained(model, IMAGENET_CHECKPOINT, pretrained, weights, truncated=deepest_block is not None)

@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -28,6 +29,7 @@ from autopatch.errors import AutopatchError
 _LOG = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 _DOWNLOAD_TIMEOUT_S = 60.0
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 def weights_home() -> Path:
@@ -199,3 +201,12 @@ def load_pretrained(
     """Resolve (`weights` / $AUTOPATCH_WEIGHTS_DIR / cache / download), verify and strictly load `checkpoint`."""
     path = resolve_weights(checkpoint.url, checkpoint.filename, checkpoint.checksum, weights)
     load_strict(module, load_state_dict_file(path), str(path), truncated)
+
+
+def with_pretrained(
+    model: ModuleT, checkpoint: Checkpoint, pretrained: bool, weights: str | os.PathLike[str] | None, truncated: bool
+) -> ModuleT:
+    """The registry factories' tail: `load_pretrained` when `pretrained` or `weights` is given, then eval mode."""
+    if pretrained or weights is not None:
+        load_pretrained(model, checkpoint, weights, truncated)
+    return model.eval()

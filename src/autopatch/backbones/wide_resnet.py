@@ -13,7 +13,7 @@ from torch import nn
 from autopatch.backbones.base import BlockInfo, Encoder
 from autopatch.backbones.layers import copy_weights_into, deepest_requested, no_classifier_error, truncation_point
 from autopatch.backbones.registry import register_encoder
-from autopatch.backbones.weights import Checkpoint, load_pretrained
+from autopatch.backbones.weights import Checkpoint, with_pretrained
 
 IMAGENET_CHECKPOINT = Checkpoint(
     url="https://download.pytorch.org/models/wide_resnet50_2-95faca4d.pth",
@@ -124,6 +124,4 @@ def wide_resnet50_2(
 ) -> WideResNet50:
     """ImageNet WideResNet-50-2; weights from `weights`, $AUTOPATCH_WEIGHTS_DIR, the cache or torchvision's URL."""
     model = WideResNet50(deepest_block=deepest_block)
-    if pretrained or weights is not None:
-        load_pretrained(model, IMAGENET_CHECKPOINT, weights, truncated=deepest_block is not None)
-    return model.eval()
+    return with_pretrained(model, IMAGENET_CHECKPOINT, pretrained, weights, truncated=deepest_block is not None)

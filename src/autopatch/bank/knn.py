@@ -19,7 +19,8 @@ Neither backend ever materialises the full Q x M distance matrix: peak extra mem
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Protocol
+from collections.abc import Iterator
+from typing import Protocol
 
 import numpy as np
 import torch

@@ -16,14 +16,15 @@ import optuna
 
 import autopatch
 from autopatch.cli.export import print_export
+from autopatch.cli.pareto import load_study_at
 from autopatch.cli.search import print_summary
 from autopatch.device import DEVICE_CHOICES
 from autopatch.errors import AutopatchError
 from autopatch.report.pareto_plot import save_pareto_plot
 from autopatch.search.export import export_trial
 from autopatch.search.pareto import select_trial
-from autopatch.search.storage import default_storage_url, open_storage
-from autopatch.search.study import ArchitectureObjectiveFactory, StudySettings, load_existing_study, run_search
+from autopatch.search.storage import default_storage_url
+from autopatch.search.study import ArchitectureObjectiveFactory, StudySettings, run_search
 from autopatch.segmenter import Segmenter, predict_files
 
 DEMO_CATEGORY = "hazelnut_toy"
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         trials=args.trials, study_name=DEMO_STUDY, out_dir=out,
     )
     print_summary(summary)
-    study = load_existing_study(DEMO_STUDY, open_storage(default_storage_url(out, DEMO_STUDY), create=False))
+    study = load_study_at(DEMO_STUDY, default_storage_url(out, DEMO_STUDY))
     trials = study.get_trials(deepcopy=False)
     plot = save_pareto_plot(trials, out / "pareto.png", title=f"{DEMO_CATEGORY}: {summary.complete} trials")
     print(f"Pareto plot {plot}")

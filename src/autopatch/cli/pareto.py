@@ -20,10 +20,14 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder `autopatch search --out` wrote to")
 
 
+def load_study_at(study_name: str, storage_url: str) -> optuna.Study:
+    """A study `autopatch search` wrote; error when the storage or the study is missing (nothing is created)."""
+    return load_existing_study(study_name, open_storage(storage_url, create=False))
+
+
 def open_existing_study(args: argparse.Namespace) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    url = args.storage or existing_default_storage_url(args.runs, args.study)
-    return load_existing_study(args.study, open_storage(url, create=False))
+    return load_study_at(args.study, args.storage or existing_default_storage_url(args.runs, args.study))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

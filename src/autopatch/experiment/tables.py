@@ -83,7 +83,16 @@ def _seed_means(by_seed: list[dict[int | None, float]]) -> list[float]:
     if not by_seed or any(not d for d in by_seed):
         return []
     common = set.intersection(*(set(d) for d in by_seed))
-    return [sum(d[s] for d in by_seed) / len(by_seed) for s in sorted(common, key=lambda s: (s is None, s))]
+    return [sum(d[s] for d in by_seed) / len(by_seed) for s in _seed_order(common)]
+
+
+def _seed_order(seeds: Iterable[int | None]) -> list[int | None]:
+    """Seeds ascending, the baseline's None last."""
+    return sorted(seeds, key=lambda s: (s is None, s))
+
+
+def _baseline_notes(results: ExperimentResults) -> tuple[str, ...]:
+    return (f"baseline: {results.baseline_name}",) if results.baseline_name else ()
 
 
 def _columns(results: ExperimentResults) -> list[str]:
@@ -100,7 +109,7 @@ def _samples(
     if dataset == MEAN_ROW:
         return _seed_means([table.get((d, method), {}) for d in datasets])
     by_seed = table.get((dataset, method), {})
-    return [by_seed[s] for s in sorted(by_seed, key=lambda s: (s is None, s))]
+    return [by_seed[s] for s in _seed_order(by_seed)]
 
 
 def _row_labels(datasets: list[str]) -> list[str]:
@@ -125,14 +134,13 @@ def rwap_gflops_table(results: ExperimentResults, selection: str = BEST, title: 
                 (score_mean, score_std), (cost_mean, cost_std) = mean_std(scores), mean_std(costs)
                 csv_rows.append([dataset, column, len(scores), score_mean, score_std, cost_mean, cost_std])
         rows.append(row)
-    notes = (f"baseline: {results.baseline_name}",) if results.baseline_name else ()
     return Table(
         title=title or "Test rwAP (%) and encoder GFLOPs of the highest-validation-rwAP trial, mean ± std over seeds",
         header=header,
         rows=rows,
         csv_header=["dataset", "method", "n", "rwap_pct_mean", "rwap_pct_std", "gflops_mean", "gflops_std"],
         csv_rows=csv_rows,
-        notes=notes,
+        notes=_baseline_notes(results),
     )
 
 
@@ -176,7 +184,7 @@ def metric_table(results: ExperimentResults, selection: str = BEST) -> Table:
         rows=rows,
         csv_header=["dataset", "method", "metric", "n", "pct_mean", "pct_std", "rank"],
         csv_rows=csv_rows,
-        notes=(f"baseline: {results.baseline_name}",) if results.baseline_name else (),
+        notes=_baseline_notes(results),
     )
 
 

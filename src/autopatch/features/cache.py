@@ -109,7 +109,7 @@ class FeatureCache:
         found = self.get(keys)
         if found is not None:
             return found
-        wanted = sorted(set(int(b) for b in block_ids) | set(int(b) for b in encode_blocks))
+        wanted = sorted({int(b) for b in block_ids} | {int(b) for b in encode_blocks})
         fresh = dict(zip(wanted, encode_images(encoder, images, wanted, self.batch_size, self.dtype)))
         self.encodes += 1
         self.put({(*identity, b): fresh[b] for b in wanted}, protect=keys)

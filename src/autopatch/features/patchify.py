@@ -20,7 +20,8 @@ def patchify(maps: Sequence[torch.Tensor], patch_sizes: Sequence[int]) -> torch.
 
     maps: [N, C_i, H_i, W_i] each; patch_sizes: one positive P per map -> [N, sum C_i, H_0, W_0].
     """
-    target = tuple(maps[0].shape[-2:]) if len(maps) else ()
+    _check_maps(maps, patch_sizes)
+    target = tuple(maps[0].shape[-2:])
     resized = []
     for pooled in _pooled(maps, patch_sizes):
         if tuple(pooled.shape[-2:]) != target:
@@ -69,8 +70,8 @@ def _check_maps(maps: Sequence[torch.Tensor], patch_sizes: Sequence[int]) -> Non
 
 def _pooled(maps: Sequence[torch.Tensor], patch_sizes: Sequence[int]) -> Iterator[torch.Tensor]:
     """Each map averaged over P x P windows at stride 1 (zero padding (P-1)//2 counted in the mean),
-    at its own resolution; yielded one at a time so a caller holds one pooled map at once."""
-    _check_maps(maps, patch_sizes)
+    at its own resolution; yielded one at a time so a caller holds one pooled map at once.
+    Callers check `maps` and `patch_sizes` with `_check_maps` first."""
     for feature_map, size in zip(maps, patch_sizes):
         size = int(size)
         if size > 1:

@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 from matplotlib import colormaps  # noqa: E402
 
 from autopatch.errors import AutopatchError  # noqa: E402
-from autopatch.report.heatmaps import OUTLINE_RGB, OVERLAY_ALPHA, mask_outline  # noqa: E402
+from autopatch.report.heatmaps import OUTLINE_RGB, mask_outline, overlay  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -94,13 +94,6 @@ def choose_examples(types: Sequence[str], per_type: int, normal: str = "good") -
         if kind != normal and len(chosen.setdefault(kind, [])) < per_type:
             chosen[kind].append(index)
     return [index for indices in chosen.values() for index in indices]
-
-
-def overlay(image: np.ndarray, scores: np.ndarray, low: float, high: float) -> np.ndarray:
-    """uint8 [H,W,3] image blended with the jet colours of `scores` scaled to [low, high]."""
-    span = high - low if high > low else 1.0
-    colours = colormaps["jet"](np.clip((scores - low) / span, 0.0, 1.0))[..., :3] * 255.0
-    return np.round((1 - OVERLAY_ALPHA) * image + OVERLAY_ALPHA * colours).astype(np.uint8)
 
 
 def save_qualitative(

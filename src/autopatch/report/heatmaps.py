@@ -34,6 +34,13 @@ def heatmap_scale(scores: np.ndarray, threshold: float | None) -> tuple[float, f
     return low, (high if high > low else low + 1.0)
 
 
+def overlay(image: np.ndarray, scores: np.ndarray, low: float, high: float) -> np.ndarray:
+    """uint8 [H,W,3] image blended with the jet colours of `scores` scaled to [low, high]."""
+    span = high - low if high > low else 1.0
+    colours = colormaps["jet"](np.clip((scores - low) / span, 0.0, 1.0))[..., :3] * 255.0
+    return np.round((1 - OVERLAY_ALPHA) * image + OVERLAY_ALPHA * colours).astype(np.uint8)
+
+
 def render_prediction(image: np.ndarray, scores: np.ndarray, threshold: float | None) -> np.ndarray:
     """image uint8 [H,W,3] or [3,H,W], scores [H,W] -> uint8 [H, 3W, 3] panel strip.
 
@@ -48,14 +55,11 @@ def render_prediction(image: np.ndarray, scores: np.ndarray, threshold: float | 
             f"heatmap needs an RGB image matching the score map; got image {image.shape} and scores {scores.shape}"
         )
     image = image.astype(np.uint8)
-    low, high = heatmap_scale(scores, threshold)
-    normalised = np.clip((scores - low) / (high - low), 0.0, 1.0)
-    colours = colormaps["jet"](normalised)[..., :3] * 255.0
-    overlay = np.round((1 - OVERLAY_ALPHA) * image + OVERLAY_ALPHA * colours).astype(np.uint8)
+    heatmap = overlay(image, scores, *heatmap_scale(scores, threshold))
     outlined = image.copy()
     if threshold is not None:
         outlined[mask_outline(scores >= threshold)] = OUTLINE_RGB
-    return np.concatenate([image, overlay, outlined], axis=1)
+    return np.concatenate([image, heatmap, outlined], axis=1)
 
 
 def save_prediction_png(path: str | Path, image: np.ndarray, scores: np.ndarray, threshold: float | None) -> Path:

@@ -397,8 +397,7 @@ def run_search(
     share_cores(workers)
     processes = _spawn_workers(job, workers - 1)
     try:
-        work(study, objective, job, on_progress=bar.update)
-        bar.update(study.get_trials(deepcopy=False))
+        work(study, objective, job, on_progress=bar.update)  # its last update saw the finished study
     except BaseException:
         for process in processes:  # their running trials go stale and are retried by the next run
             process.terminate()

@@ -17,13 +17,13 @@ def evaluate_on_split(
     (None without one); gflops of the encoder; images_per_s of predict (encode + 1-NN + upsample) on
     already decoded images."""
     start = time.perf_counter()
-    scores = segmenter.predict(split.images, batch_size=batch_size, progress=progress)
+    scores = segmenter.predict(split.images, batch_size=batch_size, progress=progress).numpy()
     seconds = time.perf_counter() - start
     masks = split.masks.cpu().numpy().astype(bool)
-    result: dict[str, Any] = dict(segmentation_metrics(scores.numpy(), masks, list(split.types)))
+    result: dict[str, Any] = dict(segmentation_metrics(scores, masks, list(split.types)))
     precision = recall = f1 = None
     if segmenter.threshold is not None:
-        precision, recall, f1 = precision_recall_f1(scores.numpy(), masks, segmenter.threshold)
+        precision, recall, f1 = precision_recall_f1(scores, masks, segmenter.threshold)
     result.update(
         threshold=segmenter.threshold,
         f1=f1,

@@ -216,9 +216,7 @@ class Segmenter:
                 "re-create it with `autopatch fit`"
             ) from None
         saved = payload["normalisation"]
-        if [float(v) for v in saved["mean"]] != [float(v) for v in encoder.mean] or [
-            float(v) for v in saved["std"]
-        ] != [float(v) for v in encoder.std]:
+        if any([float(v) for v in saved[key]] != [float(v) for v in getattr(encoder, key)] for key in ("mean", "std")):
             raise AutopatchError(
                 f"model file {path}: stored normalisation differs from {family}'s; re-create it with `autopatch fit`"
             )
