@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 
 from autopatch.baselines import run_baseline
-from autopatch.cli.evaluate import ROWS, format_value
-from autopatch.cli.fit import int_list
+from autopatch.cli.common import int_list, print_metrics
 from autopatch.device import DEVICE_CHOICES
 
 
@@ -46,6 +45,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"model      {result.segmenter.save(args.out)}")
     print(f"{result.segmenter.metadata['architecture']}")
     print(f"{args.category} test split, {result.metrics['images']} images, k={args.k}")
-    for label, key in ROWS:
-        print(f"{label:<10} {format_value(result.metrics[key])}")
+    print_metrics(result.metrics)
     return 0

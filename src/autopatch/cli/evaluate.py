@@ -5,24 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from autopatch.cli.common import print_metrics
 from autopatch.data import load_splits
 from autopatch.device import DEVICE_CHOICES
 from autopatch.errors import AutopatchError
 from autopatch.segmenter import Segmenter, evaluate_on_split
-
-ROWS = (
-    ("rwAP", "rwap"),
-    ("AP", "ap"),
-    ("AUROC", "auroc"),
-    ("AUROC@0.3", "pauroc_0.3"),
-    ("AUPRO@0.3", "aupro_0.3"),
-    ("threshold", "threshold"),
-    ("F1", "f1"),
-    ("precision", "precision"),
-    ("recall", "recall"),
-    ("GFLOPs", "gflops"),
-    ("images/s", "images_per_s"),
-)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,14 +28,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def format_value(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 10 else f"{value:.6g}"
-    return str(value)
-
-
 def run(args: argparse.Namespace) -> int:
     segmenter = Segmenter.load(args.model, device=args.device)
     category = args.category or segmenter.metadata.get("category")
@@ -58,6 +37,5 @@ def run(args: argparse.Namespace) -> int:
     splits = load_splits(args.data_root, category, k, image_size=segmenter.image_size)
     result = evaluate_on_split(segmenter, splits.test, batch_size=args.batch_size, progress=True)
     print(f"{category} test split, {result['images']} images, k={k}")
-    for label, key in ROWS:
-        print(f"{label:<10} {format_value(result[key])}")
+    print_metrics(result)
     return 0

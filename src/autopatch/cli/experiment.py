@@ -7,7 +7,7 @@ from pathlib import Path
 
 import optuna
 
-from autopatch.cli.fit import int_list
+from autopatch.cli.common import int_list
 from autopatch.device import DEVICE_CHOICES
 from autopatch.experiment import ExperimentSettings, run_experiment
 from autopatch.search.spaces import SPACE_NAMES

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autopatch.cli.evaluate import ROWS, format_value
+from autopatch.cli.common import print_metrics
 from autopatch.cli.pareto import add_study_arguments, open_existing_study
 from autopatch.device import DEVICE_CHOICES
 from autopatch.search.export import ExportResult, export_trial
@@ -36,8 +36,7 @@ def print_export(result: ExportResult) -> None:
     print(f"trial        {result.trial}: {result.architecture}")
     print(f"threshold    {result.val_threshold['threshold']:.6g} (val F1 {result.val_threshold['f1']:.4f})")
     print(f"test split, {result.test_metrics['images']} images:")
-    for label, key in ROWS:
-        print(f"  {label:<10} {format_value(result.test_metrics[key])}")
+    print_metrics(result.test_metrics, indent="  ")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,20 +6,10 @@ import argparse
 from pathlib import Path
 
 from autopatch.backbones import create_encoder
+from autopatch.cli.common import int_list
 from autopatch.data import load_splits
 from autopatch.device import DEVICE_CHOICES
 from autopatch.segmenter import Segmenter
-
-
-def int_list(text: str) -> list[int]:
-    """'5,9' -> [5, 9], for --blocks and --patch-sizes."""
-    try:
-        values = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers, e.g. 5,9") from None
-    if not values:
-        raise argparse.ArgumentTypeError("give at least one integer, e.g. 5,9")
-    return values
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

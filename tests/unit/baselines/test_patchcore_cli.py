@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from autopatch.cli.evaluate import ROWS
+from autopatch.cli.common import METRIC_ROWS
 from autopatch.cli.main import main
 
 TOY_ROOT = Path(__file__).resolve().parents[3] / "examples" / "data" / "hazelnut_toy"
 
 
 def table(printed: str) -> dict[str, str]:
-    labels = {label for label, _ in ROWS}
+    labels = {label for label, _ in METRIC_ROWS}
     rows = (line.split() for line in printed.splitlines())
     return {parts[0]: parts[1] for parts in rows if parts and parts[0] in labels}
 
@@ -31,7 +31,7 @@ def test_baseline_prints_evaluate_table_and_saves_a_loadable_model(
     assert code == 0
     printed = capsys.readouterr().out
     rows = table(printed)
-    assert set(rows) == {label for label, _ in ROWS}
+    assert set(rows) == {label for label, _ in METRIC_ROWS}
     assert "PatchCore efficientnet_lite0 [4,10] coreset 0.5" in printed
     assert 0.0 <= float(rows["rwAP"]) <= 1.0 and float(rows["GFLOPs"]) > 0 and float(rows["images/s"]) > 0
 

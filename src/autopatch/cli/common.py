@@ -1,0 +1,45 @@
+"""Argument types and printing shared by several sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+
+METRIC_ROWS = (
+    ("rwAP", "rwap"),
+    ("AP", "ap"),
+    ("AUROC", "auroc"),
+    ("AUROC@0.3", "pauroc_0.3"),
+    ("AUPRO@0.3", "aupro_0.3"),
+    ("threshold", "threshold"),
+    ("F1", "f1"),
+    ("precision", "precision"),
+    ("recall", "recall"),
+    ("GFLOPs", "gflops"),
+    ("images/s", "images_per_s"),
+)
+
+
+def int_list(text: str) -> list[int]:
+    """'5,9' -> [5, 9], for --blocks, --patch-sizes, --k, --seeds and --layers."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers, e.g. 5,9") from None
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one integer, e.g. 5,9")
+    return values
+
+
+def format_value(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:.6g}"
+    return str(value)
+
+
+def print_metrics(metrics: Mapping[str, object], indent: str = "") -> None:
+    """The test-split table of `evaluate`, `baseline` and `export`: one metric per line."""
+    for label, key in METRIC_ROWS:
+        print(f"{indent}{label:<10} {format_value(metrics[key])}")
