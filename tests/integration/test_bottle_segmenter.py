@@ -13,16 +13,8 @@ from autopatch.data import load_splits
 from autopatch.metrics import segmentation_metrics
 from autopatch.segmenter import Segmenter, evaluate_on_split, predict_files
 
-MVTEC = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mvtec_bottle"
 
 pytestmark = pytest.mark.realdata
-
-
-@pytest.fixture(scope="module")
-def bottle_root() -> Path:
-    if not (MVTEC / "bottle").is_dir():
-        pytest.skip(f"MVTec bottle not found at {MVTEC / 'bottle'} (shared dataset folder absent)")
-    return MVTEC
 
 
 @pytest.fixture(scope="module")

@@ -1,23 +1,14 @@
 """Table-2 split sizes on the real MVTec bottle category (the counts the issue and the paper state)."""
 
-from pathlib import Path
 
 import pytest
 import torch
 
 from autopatch.data import load_splits
 
-MVTEC = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mvtec_bottle"
 DEFECTS = {"broken_large": 20, "broken_small": 22, "contamination": 21}  # anomalous images per type on disk
 
 pytestmark = pytest.mark.realdata
-
-
-@pytest.fixture(scope="module")
-def bottle_root() -> Path:
-    if not (MVTEC / "bottle").is_dir():
-        pytest.skip(f"MVTec bottle not found at {MVTEC / 'bottle'} (shared dataset folder absent)")
-    return MVTEC
 
 
 def _count(types: list[str]) -> dict[str, int]:

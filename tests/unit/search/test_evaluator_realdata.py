@@ -1,6 +1,5 @@
 """TrialEvaluator end to end on MVTec bottle with the real EfficientNet-Lite0 weights (small images, fast)."""
 
-from pathlib import Path
 
 import pytest
 
@@ -8,15 +7,11 @@ from autopatch.data import load_splits
 from autopatch.search.architecture import Architecture
 from autopatch.search.evaluator import TrialEvaluator
 
-DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "mvtec_bottle"
-
 
 @pytest.mark.realdata
 @pytest.mark.slow
-def test_lite0_trial_on_bottle_scores_well_and_reuses_the_cache():
-    if not (DATA / "bottle").is_dir():
-        pytest.skip(f"MVTec bottle not found at {DATA}")
-    splits = load_splits(DATA, "bottle", k=1, image_size=96)
+def test_lite0_trial_on_bottle_scores_well_and_reuses_the_cache(bottle_root):
+    splits = load_splits(bottle_root, "bottle", k=1, image_size=96)
     evaluator = TrialEvaluator(splits, bank_fraction=1.0)
     arch = Architecture("efficientnet_lite0", {}, (2, 6), (3, 3))
     full = evaluator.evaluate(arch)
