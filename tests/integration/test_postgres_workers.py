@@ -26,7 +26,8 @@ import pytest
 from optuna.trial import TrialState
 
 from autopatch.search.storage import Heartbeat, open_storage
-from autopatch.search.study import StudySettings, TrialOutcome, WorkerJob, open_study, run_search, run_worker
+from autopatch.search.study import StudySettings, TrialOutcome, open_study, run_search
+from autopatch.search.workers import WorkerJob, run_worker
 
 pytestmark = pytest.mark.postgres
 

@@ -2,9 +2,9 @@
 
 from autopatch.search.architecture import Architecture, build_encoder
 from autopatch.search.evaluator import TrialEvaluator, TrialFailed, TrialResult
-from autopatch.search.spaces import SPACE_NAMES, OFASpace, PretrainedSpace, SearchSpace, default_space, get_space
 from autopatch.search.export import ExportResult, export_trial
 from autopatch.search.pareto import pareto_front, select_trial
+from autopatch.search.spaces import SPACE_NAMES, OFASpace, PretrainedSpace, SearchSpace, default_space, get_space
 from autopatch.search.storage import Heartbeat, open_storage
 from autopatch.search.study import (
     ArchitectureObjectiveFactory,
@@ -13,8 +13,8 @@ from autopatch.search.study import (
     TrialOutcome,
     load_existing_study,
     run_search,
-    run_worker,
 )
+from autopatch.search.workers import run_worker
 
 __all__ = [
     "SPACE_NAMES",
