@@ -27,8 +27,7 @@ import torch
 
 from autopatch.backbones import Encoder, create_encoder
 from autopatch.backbones.flops import count_flops
-from autopatch.backbones.ofa_mbv3 import DEPTHS, EXPAND_RATIOS, KERNEL_SIZES, N_ELASTIC_BLOCKS, N_STAGES
-from autopatch.backbones.ofa_mbv3 import OFAMobileNetV3
+from autopatch.backbones.ofa_mbv3 import DEPTHS, EXPAND_RATIOS, KERNEL_SIZES, N_ELASTIC_BLOCKS, N_STAGES, OFAMobileNetV3
 
 
 def stride16_block(encoder: Encoder) -> int:
@@ -113,7 +112,8 @@ def main() -> None:
           f"load average {load:.1f} on {os.cpu_count()} CPUs), batch {args.batch_size}, {args.image_size} px, "
           f"best of {args.batches} batches")
     print(f"OFA sub-network (seed {args.seed}): ks={subnet['ks']} e={subnet['e']} d={subnet['d']}")
-    print(f"{'encoder':40s} {'block':>5s} {'GFLOPs':>7s} {'images/s':>9s} {'x WRN':>6s} {'img/CPU-s':>9s} {'x WRN':>6s}")
+    columns = ("block", "GFLOPs", "images/s", "x WRN", "img/CPU-s", "x WRN")
+    print(f"{'encoder':40s} " + " ".join(f"{c:>{w}s}" for c, w in zip(columns, (5, 7, 9, 6, 9, 6), strict=True)))
     for row in results:
         wall_ratio = row["images_per_s"] / baseline["images_per_s"]
         cpu_ratio = row["images_per_cpu_s"] / baseline["images_per_cpu_s"]

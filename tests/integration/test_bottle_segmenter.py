@@ -10,9 +10,9 @@ import pytest
 
 from autopatch.backbones import create_encoder
 from autopatch.data import load_splits
+from autopatch.deploy import predict_files
 from autopatch.metrics import segmentation_metrics
-from autopatch.segmenter import Segmenter, evaluate_on_split, predict_files
-
+from autopatch.segmenter import Segmenter, evaluate_on_split
 
 pytestmark = pytest.mark.realdata
 

@@ -43,7 +43,7 @@ def test_bottle_test_set_is_shared_by_k_1_2_4_and_oracle_starts_at_k(bottle_root
     assert oracle.val.paths == small[2].val.paths
     assert _count(oracle.test.types) == {t: n - 2 for t, n in DEFECTS.items()} | {"good": 20}
     first_of_type = {}
-    for path, kind in zip(oracle.test.paths, oracle.test.types):
+    for path, kind in zip(oracle.test.paths, oracle.test.types, strict=True):
         first_of_type.setdefault(kind, path.name)
     assert first_of_type == {"good": "000.png", "broken_large": "002.png", "broken_small": "002.png",
                              "contamination": "002.png"}

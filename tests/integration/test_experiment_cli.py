@@ -19,13 +19,14 @@ TOY_ROOT = Path(__file__).resolve().parents[2] / "examples" / "data" / "hazelnut
 CATEGORY = "hazelnut_toy"
 ROWS_PER_TYPE = 2
 CELL_PX, HEADER_PX = 180, 30  # save_qualitative: 1.8 in per row + 0.3 in, at 100 dpi
+TRIALS, IMAGE_SIZE = 3, 64
 
 
 def command(out: Path) -> list[str]:
     return [
-        "experiment", str(TOY_ROOT), "--category", CATEGORY, "--k", "1", "--seeds", "0,1", "--trials", "3",
-        "--space", "pretrained", "--baseline", "efficientnet_lite0", "--image-size", "64", "--bank-fraction", "0.5",
-        "--examples-per-type", str(ROWS_PER_TYPE), "--device", "cpu", "--out", str(out),
+        "experiment", str(TOY_ROOT), "--category", CATEGORY, "--k", "1", "--seeds", "0,1", "--trials", str(TRIALS),
+        "--space", "pretrained", "--baseline", "efficientnet_lite0", "--image-size", str(IMAGE_SIZE),
+        "--bank-fraction", "0.5", "--examples-per-type", str(ROWS_PER_TYPE), "--device", "cpu", "--out", str(out),
     ]  # fmt: skip
 
 
@@ -77,6 +78,7 @@ def test_tables_hold_the_expected_rows(experiment_dir: Path) -> None:
     markdown = (experiment_dir / "table3_rwap_gflops.md").read_text(encoding="utf-8")
     header = "| dataset | k=1 rwAP % | k=1 GFLOPs | Test' rwAP % | Test' GFLOPs | baseline rwAP % | baseline GFLOPs |"
     assert header in markdown
+    assert f"pretrained space, {TRIALS} complete trials per search, seeds 0,1, {IMAGE_SIZE} px" in markdown
     metrics = read_csv(experiment_dir / "table5_metrics.csv")
     assert len(metrics) == 3 * 5 and {r["rank"] for r in metrics} <= {"1", "2", "3"}
     architectures = read_csv(experiment_dir / "table6_architectures.csv")

@@ -75,7 +75,7 @@ class DynamicSeparableConv2d(nn.Module):
 
     def active_filter(self, channels: int, kernel_size: int) -> torch.Tensor:
         filters = self.conv.weight[:channels]
-        for large, small in zip(self.kernel_sizes[::-1], self.kernel_sizes[-2::-1]):
+        for large, small in zip(self.kernel_sizes[::-1], self.kernel_sizes[-2::-1], strict=False):
             if large <= kernel_size:
                 break
             window = centre_slice(large, small)

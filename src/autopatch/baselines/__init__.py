@@ -6,7 +6,6 @@ from autopatch.baselines.patchcore import (
     build_patchcore,
     default_layers,
     describe,
-    fit_baseline,
     run_baseline,
 )
 
@@ -16,6 +15,5 @@ __all__ = [
     "build_patchcore",
     "default_layers",
     "describe",
-    "fit_baseline",
     "run_baseline",
 ]

@@ -21,9 +21,9 @@ import torch
 
 from autopatch.backbones import Encoder, create_encoder
 from autopatch.baselines.patchcore_features import patchcore_embed
-from autopatch.data import Split, load_splits
+from autopatch.data import load_splits
 from autopatch.errors import AutopatchError
-from autopatch.segmenter import Segmenter, evaluate_on_split
+from autopatch.segmenter import Segmenter, fit_and_evaluate
 from autopatch.segmenter.aggregation import register_aggregation
 
 AGGREGATION_KIND = "patchcore"
@@ -140,14 +140,6 @@ def describe(segmenter: Segmenter, backbone: str) -> str:
     return f"PatchCore {backbone} [{','.join(map(str, segmenter.block_ids))}] coreset {coreset:g}"
 
 
-def fit_baseline(
-    segmenter: Segmenter, train: Split, val: Split, batch_size: int = 32, progress: bool = False
-) -> dict[str, float]:
-    """Bank from the train split, pixel threshold (best F1) on the val split; returns the threshold record."""
-    segmenter.fit(train.images, batch_size=batch_size, progress=progress)
-    return segmenter.fit_threshold(val.images, val.masks, batch_size=batch_size, progress=progress)
-
-
 def run_baseline(
     data_root: str | Path,
     category: str,
@@ -167,14 +159,13 @@ def run_baseline(
     splits = load_splits(data_root, category, k, image_size=image_size)
     encoder = create_encoder(backbone, pretrained=True, weights=weights)
     segmenter = build_patchcore(encoder, image_size, layers, coreset, device=device, seed=seed)
-    val = fit_baseline(segmenter, splits.train, splits.val, batch_size, progress)
+    evaluation = fit_and_evaluate(segmenter, splits, batch_size, progress)
     segmenter.metadata = {
         "category": category,
         "k": k,
         "architecture": describe(segmenter, backbone),
         "coreset": segmenter.coreset,
         "train_images": len(splits.train),
-        "val": val,
+        "val": evaluation.val,
     }
-    metrics = evaluate_on_split(segmenter, splits.test, batch_size=batch_size, progress=progress)
-    return BaselineResult(segmenter=segmenter, metrics=metrics)
+    return BaselineResult(segmenter=segmenter, metrics=evaluation.test)

@@ -9,7 +9,7 @@ from autopatch.backbones import create_encoder
 from autopatch.cli.common import int_list
 from autopatch.data import load_splits
 from autopatch.device import DEVICE_CHOICES
-from autopatch.segmenter import Segmenter
+from autopatch.segmenter import Segmenter, fit_on_splits
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,8 +53,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         seed=args.seed,
     )
-    segmenter.fit(splits.train.images, batch_size=args.batch_size, progress=True)
-    val = segmenter.fit_threshold(splits.val.images, splits.val.masks, batch_size=args.batch_size, progress=True)
+    val = fit_on_splits(segmenter, splits, batch_size=args.batch_size, progress=True)
     blocks = ",".join(map(str, segmenter.block_ids))
     sizes = ",".join(map(str, segmenter.patch_sizes))
     segmenter.metadata = {

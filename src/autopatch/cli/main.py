@@ -9,7 +9,9 @@ import sys
 from autopatch.errors import AutopatchError
 
 # Each module registers one sub-command through `register(subparsers)`; its handler is `args.run(args)`.
-COMMAND_MODULES: list[str] = ["fit", "evaluate", "predict", "search", "pareto", "export", "demo", "baseline", "experiment"]
+COMMAND_MODULES: list[str] = [
+    "fit", "evaluate", "predict", "search", "pareto", "export", "demo", "baseline", "experiment"
+]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from autopatch.deploy import predict_files
 from autopatch.device import DEVICE_CHOICES
-from autopatch.segmenter import Segmenter, predict_files
+from autopatch.segmenter import Segmenter
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

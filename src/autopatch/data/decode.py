@@ -53,7 +53,9 @@ def _open(path: Path, mode: str) -> Image.Image:
         raise AutopatchError(f"{path} does not exist: check the path") from None
     except _DECODE_ERRORS as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise AutopatchError(f"cannot read image {path} ({reason}): replace the file with a valid image or delete it") from None
+        raise AutopatchError(
+            f"cannot read image {path} ({reason}): replace the file with a valid image or delete it"
+        ) from None
 
 
 def decode_image(path: Path, image_size: int) -> tuple[np.ndarray, tuple[int, int]]:

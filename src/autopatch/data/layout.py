@@ -57,7 +57,9 @@ def discover_category(root: str | Path, category: str) -> CategoryLayout:
     """List and cross-check the files of `root/category`; raise AutopatchError on the first problem."""
     root = Path(root)
     if not root.is_dir():
-        raise AutopatchError(f"dataset folder {root} does not exist: pass the folder that contains the category folders")
+        raise AutopatchError(
+            f"dataset folder {root} does not exist: pass the folder that contains the category folders"
+        )
     path = root / category
     if not path.is_dir():
         available = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -66,7 +68,9 @@ def discover_category(root: str | Path, category: str) -> CategoryLayout:
             f"or pass the folder that contains '{category}'"
         )
     if not any(path.iterdir()):
-        raise AutopatchError(f"category folder {path} is empty: copy the MVTec layout (train/good, test/, ground_truth/) into it")
+        raise AutopatchError(
+            f"category folder {path} is empty: copy the MVTec layout (train/good, test/, ground_truth/) into it"
+        )
     train_good = _required_images(path / "train" / NORMAL_TYPE, "the normal training images")
     test_good = _required_images(path / "test" / NORMAL_TYPE, "the normal test images")
     if len(train_good) <= len(test_good):

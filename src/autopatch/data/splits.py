@@ -36,10 +36,13 @@ class Split:
     def __post_init__(self) -> None:
         n = self.images.shape[0]
         if self.images.dtype != torch.uint8 or self.images.dim() != 4 or self.images.shape[1] != 3:
-            raise AutopatchError(f"Split images must be uint8 [N,3,S,S], got {self.images.dtype} {tuple(self.images.shape)}")
+            raise AutopatchError(
+                f"Split images must be uint8 [N,3,S,S], got {self.images.dtype} {tuple(self.images.shape)}"
+            )
         if self.masks.dtype != torch.bool or tuple(self.masks.shape) != (n, *self.images.shape[2:]):
             raise AutopatchError(
-                f"Split masks must be bool {[n, *self.images.shape[2:]]}, got {self.masks.dtype} {list(self.masks.shape)}"
+                f"Split masks must be bool {[n, *self.images.shape[2:]]}, "
+                f"got {self.masks.dtype} {list(self.masks.shape)}"
             )
         if len(self.types) != n or len(self.paths) != n:
             raise AutopatchError(f"Split has {n} images but {len(self.types)} types and {len(self.paths)} paths")
@@ -114,13 +117,15 @@ def _split_items(layout: CategoryLayout, k: int, test_start: int) -> tuple[list[
         n = len(defect.images)
         folder = layout.path / "test" / defect.name
         if k > n:
-            raise AutopatchError(f"k={k} exceeds the {n} anomalous images of '{defect.name}' in {folder}: pass k <= {n}")
+            raise AutopatchError(
+                f"k={k} exceeds the {n} anomalous images of '{defect.name}' in {folder}: pass k <= {n}"
+            )
         if test_start >= n:
             raise AutopatchError(
                 f"'{defect.name}' in {folder} has {n} anomalous images, so none is left for the test set that "
                 f"starts at index {test_start}: lower holdout_anomalies (or k with oracle=True) below {n}"
             )
-        pairs = list(zip(defect.images, defect.masks))
+        pairs = list(zip(defect.images, defect.masks, strict=True))
         val += [(image, mask, defect.name) for image, mask in pairs[:k]]
         test += [(image, mask, defect.name) for image, mask in pairs[test_start:]]
     return train, val, test

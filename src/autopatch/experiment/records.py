@@ -63,12 +63,14 @@ class FrontPoint:
 
 @dataclass
 class ExperimentResults:
-    """Everything the tables and figures need; `methods` fixes the column order (k=1, k=2, ..., Test')."""
+    """Everything the tables and figures need; `methods` fixes the column order (k=1, k=2, ..., Test');
+    `setup` (space, trials, image size, ...) is printed under every table so a number never loses its context."""
 
     methods: list[str]
     baseline_name: str | None
     records: list[RunRecord] = field(default_factory=list)
     fronts: list[FrontPoint] = field(default_factory=list)
+    setup: str | None = None
 
     @property
     def datasets(self) -> list[str]:

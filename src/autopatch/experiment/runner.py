@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,8 @@ from autopatch.baselines import build_patchcore, describe
 from autopatch.data import Splits, load_splits
 from autopatch.device import resolve_device
 from autopatch.errors import AutopatchError
+from autopatch.experiment.cache import ResultCache
+from autopatch.experiment.datasets import Dataset, pair_datasets
 from autopatch.experiment.records import (
     BASELINE,
     BEST,
@@ -62,49 +63,10 @@ from autopatch.search.export import trial_architecture
 from autopatch.search.pareto import objectives, pareto_front, select_trial
 from autopatch.search.storage import default_storage_url, open_storage
 from autopatch.search.study import ArchitectureObjectiveFactory, StudySettings, open_study, run_search
-from autopatch.segmenter import Segmenter, evaluate_on_split
+from autopatch.segmenter import Segmenter, fit_and_evaluate
 
 CACHE_VERSION = 1
 HOLDOUT_ANOMALIES = 4  # the data module's default: k = 1, 2, 4 share one test split
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """One table row: a category folder under a dataset root; `label` is unique within the experiment."""
-
-    root: Path
-    category: str
-    label: str
-
-    @property
-    def slug(self) -> str:
-        """The label made safe for file and study names."""
-        return re.sub(r"[^A-Za-z0-9_.-]+", "-", self.label).strip("-")
-
-
-def pair_datasets(roots: Sequence[str | Path], categories: Sequence[str]) -> list[Dataset]:
-    """Roots and categories pair up one to one, or one of the two is shared by all of the other.
-    A category that appears under two roots is labelled `<root folder>/<category>`."""
-    roots = [Path(r) for r in roots]
-    if not roots or not categories:
-        raise AutopatchError("give at least one DATA_ROOT and one --category")
-    if len(roots) == len(categories):
-        pairs = list(zip(roots, categories))
-    elif len(roots) == 1:
-        pairs = [(roots[0], c) for c in categories]
-    elif len(categories) == 1:
-        pairs = [(r, categories[0]) for r in roots]
-    else:
-        raise AutopatchError(
-            f"{len(roots)} data roots and {len(categories)} categories do not pair up; give as many of each, "
-            "or one root (shared by all categories) or one category (shared by all roots)"
-        )
-    repeated = {c for _, c in pairs if sum(c == other for _, other in pairs) > 1}
-    datasets = [Dataset(r, c, f"{r.name}/{c}" if c in repeated else c) for r, c in pairs]
-    labels = [d.label for d in datasets]
-    if len(set(labels)) != len(labels):
-        raise AutopatchError(f"the dataset list {labels} repeats a root and category; give each pair once")
-    return datasets
 
 
 @dataclass(frozen=True)
@@ -156,37 +118,6 @@ class ExperimentOutputs:
     qualitative: dict[str, QualitativeLayout] = field(default_factory=dict)
 
 
-class ResultCache:
-    """JSON (and .npy score maps) under one folder; an entry counts only if its stored key matches."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
-
-    def load(self, name: str, key: dict[str, Any]) -> dict[str, Any] | None:
-        path = self.folder / f"{name}.json"
-        if not path.is_file():
-            return None
-        try:
-            stored = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            return None  # a half-written file from a killed run: recompute it
-        return stored["payload"] if stored.get("key") == _jsonable(key) else None
-
-    def save(self, name: str, key: dict[str, Any], payload: dict[str, Any]) -> None:
-        path = self.folder / f"{name}.json"
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps({"key": _jsonable(key), "payload": payload}, indent=1), encoding="utf-8")
-        tmp.replace(path)
-
-    def scores_path(self, name: str) -> Path:
-        return self.folder / f"{name}.scores.npy"
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value))
-
-
 @dataclass(frozen=True)
 class SearchSpec:
     """One search of a dataset: its column (method), k of the validation split, seed, oracle or not."""
@@ -221,7 +152,7 @@ class ExperimentRunner:
         s = self.settings
         methods = [method_name(k) for k in s.ks] + [ORACLE]
         baseline_name = f"PatchCore {s.baseline}" if s.baseline else None
-        outputs = ExperimentOutputs(ExperimentResults(methods=methods, baseline_name=baseline_name))
+        outputs = ExperimentOutputs(ExperimentResults(methods, baseline_name, setup=self.setup()))
         for dataset in self.datasets:
             self._splits = {}
             figure_scores = self._run_dataset(dataset, outputs)
@@ -230,6 +161,15 @@ class ExperimentRunner:
         outputs.files += write_tables(outputs.results, self.out, s.max_gflops)
         outputs.files.append(self._write_results(outputs.results))
         return outputs
+
+    def setup(self) -> str:
+        """One line under every table: what each search and re-fit was run with."""
+        s = self.settings
+        seeds = ",".join(map(str, s.seeds))
+        return (
+            f"{s.space} space, {s.trials} complete trials per search, seeds {seeds}, {s.image_size} px, "
+            f"memory-bank fraction {s.bank_fraction:g}"
+        )
 
     def searches(self) -> list[SearchSpec]:
         """Per seed: one search per k, then the Test' search (validated on the test anomalies from min(k))."""
@@ -380,13 +320,10 @@ class ExperimentRunner:
 
     def _fit_and_score(self, segmenter: Segmenter, splits: Splits, scores_name: str | None) -> dict[str, Any]:
         """Fit on train, threshold on val, metrics on test (and the test score maps saved when named)."""
-        batch = self.settings.batch_size
-        segmenter.fit(splits.train.images, batch_size=batch, progress=self.progress)
-        segmenter.fit_threshold(splits.val.images, splits.val.masks, batch_size=batch)
-        result = evaluate_on_split(segmenter, splits.test, batch_size=batch)
+        evaluation = fit_and_evaluate(segmenter, splits, batch_size=self.settings.batch_size)
         if scores_name is not None:
-            scores = segmenter.predict(splits.test.images, batch_size=batch).numpy()
-            np.save(self.cache.scores_path(scores_name), scores.astype(np.float32))
+            np.save(self.cache.scores_path(scores_name), evaluation.test_scores.astype(np.float32))
+        result = evaluation.test
         return {
             "gflops": float(result["gflops"]),
             "images_per_s": float(result["images_per_s"]),

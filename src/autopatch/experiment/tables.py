@@ -91,8 +91,9 @@ def _seed_order(seeds: Iterable[int | None]) -> list[int | None]:
     return sorted(seeds, key=lambda s: (s is None, s))
 
 
-def _baseline_notes(results: ExperimentResults) -> tuple[str, ...]:
-    return (f"baseline: {results.baseline_name}",) if results.baseline_name else ()
+def _notes(results: ExperimentResults) -> tuple[str, ...]:
+    notes = [results.setup] if results.setup else []
+    return tuple(notes + ([f"baseline: {results.baseline_name}"] if results.baseline_name else []))
 
 
 def _columns(results: ExperimentResults) -> list[str]:
@@ -140,7 +141,7 @@ def rwap_gflops_table(results: ExperimentResults, selection: str = BEST, title: 
         rows=rows,
         csv_header=["dataset", "method", "n", "rwap_pct_mean", "rwap_pct_std", "gflops_mean", "gflops_std"],
         csv_rows=csv_rows,
-        notes=_baseline_notes(results),
+        notes=_notes(results),
     )
 
 
@@ -163,7 +164,7 @@ def metric_table(results: ExperimentResults, selection: str = BEST) -> Table:
         rank_of = {}
         for key in METRIC_KEYS:
             shown = [None if means[(m, key)] is None else round(means[(m, key)], 1) for m in columns]
-            for method, rank in zip(columns, ranks(shown)):  # ranked as printed: equal cells share a rank
+            for method, rank in zip(columns, ranks(shown), strict=True):  # ranked as printed: equal cells share a rank
                 rank_of[(method, key)] = rank
         for method in columns:
             if all(means[(method, key)] is None for key in METRIC_KEYS):
@@ -184,7 +185,7 @@ def metric_table(results: ExperimentResults, selection: str = BEST) -> Table:
         rows=rows,
         csv_header=["dataset", "method", "metric", "n", "pct_mean", "pct_std", "rank"],
         csv_rows=csv_rows,
-        notes=_baseline_notes(results),
+        notes=_notes(results),
     )
 
 

@@ -110,7 +110,7 @@ class FeatureCache:
         if found is not None:
             return found
         wanted = sorted({int(b) for b in block_ids} | {int(b) for b in encode_blocks})
-        fresh = dict(zip(wanted, encode_images(encoder, images, wanted, self.batch_size, self.dtype)))
+        fresh = dict(zip(wanted, encode_images(encoder, images, wanted, self.batch_size, self.dtype), strict=True))
         self.encodes += 1
         self.put({(*identity, b): fresh[b] for b in wanted}, protect=keys)
         return [fresh[int(b)].float() for b in block_ids]
@@ -134,6 +134,6 @@ def encode_images(
     parts: list[list[torch.Tensor]] = [[] for _ in block_ids]
     for start in range(0, len(images), batch_size):
         batch = encoder.normalize(images[start : start + batch_size])
-        for part, block_map in zip(parts, encoder.forward_features(batch, list(block_ids))):
+        for part, block_map in zip(parts, encoder.forward_features(batch, list(block_ids)), strict=True):
             part.append(block_map if dtype is None else block_map.to(dtype))
     return [torch.cat(part) for part in parts]

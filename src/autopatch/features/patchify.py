@@ -72,7 +72,7 @@ def _pooled(maps: Sequence[torch.Tensor], patch_sizes: Sequence[int]) -> Iterato
     """Each map averaged over P x P windows at stride 1 (zero padding (P-1)//2 counted in the mean),
     at its own resolution; yielded one at a time so a caller holds one pooled map at once.
     Callers check `maps` and `patch_sizes` with `_check_maps` first."""
-    for feature_map, size in zip(maps, patch_sizes):
+    for feature_map, size in zip(maps, patch_sizes, strict=True):
         size = int(size)
         if size > 1:
             feature_map = F.avg_pool2d(

@@ -50,7 +50,7 @@ def save_pareto_fronts(
         for s in series:
             if not s.points:
                 continue
-            gflops, rwap = zip(*sorted(s.points))
+            gflops, rwap = zip(*sorted(s.points), strict=True)
             label = None if s.group in labelled else s.group
             labelled.add(s.group)
             axes.plot(

@@ -27,10 +27,11 @@ def save_pareto_plot(
     figure, axes = plt.subplots(figsize=(6.4, 4.4), dpi=120)
     try:
         if points:
-            axes.scatter(*zip(*points), s=14, color="0.7", label=f"trials ({len(points)})", zorder=1)
+            axes.scatter(*zip(*points, strict=True), s=14, color="0.7", label=f"trials ({len(points)})", zorder=1)
         if front:
-            axes.step(*zip(*front), where="post", color="tab:red", linewidth=1.2, zorder=2)
-            axes.scatter(*zip(*front), s=30, color="tab:red", label=f"Pareto front ({len(front)})", zorder=3)
+            front_x, front_y = zip(*front, strict=True)
+            axes.step(front_x, front_y, where="post", color="tab:red", linewidth=1.2, zorder=2)
+            axes.scatter(front_x, front_y, s=30, color="tab:red", label=f"Pareto front ({len(front)})", zorder=3)
         if max_gflops is not None:
             axes.axvline(max_gflops, color="0.4", linestyle="--", linewidth=1, label=f"max {max_gflops} GFLOPs")
         axes.set_xlabel("GFLOPs (encoder, one image)")

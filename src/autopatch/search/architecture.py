@@ -77,7 +77,7 @@ class Architecture:
                 f"architecture has {len(self.block_ids)} blocks but {len(self.patch_sizes)} patch sizes; "
                 "give one patch size per block"
             )
-        if any(a >= b for a, b in zip(self.block_ids, self.block_ids[1:])):
+        if any(a >= b for a, b in zip(self.block_ids, self.block_ids[1:], strict=False)):
             raise AutopatchError(f"architecture blocks {list(self.block_ids)} must be distinct and sorted by depth")
         if any(not 1 <= p <= MAX_PATCH_SIZE for p in self.patch_sizes):
             raise AutopatchError(f"patch sizes {list(self.patch_sizes)} must each be in 1..{MAX_PATCH_SIZE}")
@@ -110,7 +110,7 @@ class Architecture:
     def __str__(self) -> str:
         blocks = encoder_blocks(self.encoder, _config_key(self.encoder_config))
         channels = {info.id: info.channels for info in blocks}
-        patch = dict(zip(self.block_ids, self.patch_sizes))
+        patch = dict(zip(self.block_ids, self.patch_sizes, strict=True))
         if not is_ofa(self.encoder):
             parts = [f"B{b};P{patch[b]};W{channels[b]}" for b in self.block_ids]
             return " | ".join([self.encoder, *parts])

@@ -192,7 +192,7 @@ class TrialEvaluator:
         maps = {}
         for name in ("train", "scored"):
             fresh = encode_images(encoder, self._images[name], arch.block_ids, dtype=self.cache.dtype)
-            self.cache.put(dict(zip(keys[name], fresh)), protect=keys[name])
+            self.cache.put(dict(zip(keys[name], fresh, strict=True)), protect=keys[name])
             maps[name] = [m.float() for m in fresh]
         return encoder, maps["train"], maps["scored"]
 
@@ -232,7 +232,7 @@ class TrialEvaluator:
 def _check_patch_sizes_fit(arch: Architecture, maps: list[torch.Tensor]) -> None:
     """An even patch size pools a map down by one pixel (zero padding of (P-1)//2), so it cannot be
     applied to a 1-pixel map; only tiny images (stride-32 blocks at < 64 px) get there."""
-    for block, size, block_map in zip(arch.block_ids, arch.patch_sizes, maps):
+    for block, size, block_map in zip(arch.block_ids, arch.patch_sizes, maps, strict=True):
         height, width = block_map.shape[-2:]
         if min(height, width) + 2 * ((size - 1) // 2) < size:
             raise TrialFailed(f"patch size {size} does not fit the {height}x{width} map of block {block}; "

@@ -18,7 +18,7 @@ from autopatch.backbones import create_encoder
 from autopatch.data import load_splits
 from autopatch.errors import AutopatchError
 from autopatch.search.architecture import Architecture
-from autopatch.segmenter import Segmenter, evaluate_on_split
+from autopatch.segmenter import Segmenter, fit_and_evaluate
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,7 @@ def export_trial(
     segmenter = Segmenter(
         encoder, arch.block_ids, arch.patch_sizes, image_size, coreset=coreset, device=device, seed=int(attrs["seed"])
     )
-    segmenter.fit(splits.train.images, batch_size=batch_size, progress=progress)
-    val = segmenter.fit_threshold(splits.val.images, splits.val.masks, batch_size=batch_size, progress=progress)
+    evaluation = fit_and_evaluate(segmenter, splits, batch_size=batch_size, progress=progress)
     segmenter.metadata = {
         "category": attrs["category"],
         "k": int(attrs["k"]),
@@ -73,8 +72,9 @@ def export_trial(
         "trial": trial.number,
         "coreset": coreset,
         "train_images": len(splits.train),
-        "val": val,
+        "val": evaluation.val,
     }
-    path = segmenter.save(out)
-    test = evaluate_on_split(segmenter, splits.test, batch_size=batch_size, progress=progress)
-    return ExportResult(path=path, trial=trial.number, architecture=str(arch), val_threshold=val, test_metrics=test)
+    return ExportResult(
+        path=segmenter.save(out), trial=trial.number, architecture=str(arch), val_threshold=evaluation.val,
+        test_metrics=evaluation.test,
+    )

@@ -1,7 +1,6 @@
-"""Segmenter: encoder + extraction blocks + patch sizes + memory bank, its model file, evaluate and predict."""
+"""Segmenter: encoder + extraction blocks + patch sizes + memory bank, its model file, evaluation."""
 
-from autopatch.segmenter.evaluation import evaluate_on_split
-from autopatch.segmenter.prediction import PredictionReport, predict_files
+from autopatch.segmenter.evaluation import SplitsEvaluation, evaluate_on_split, fit_and_evaluate, fit_on_splits
 from autopatch.segmenter.segmenter import Segmenter
 
-__all__ = ["PredictionReport", "Segmenter", "evaluate_on_split", "predict_files"]
+__all__ = ["Segmenter", "SplitsEvaluation", "evaluate_on_split", "fit_and_evaluate", "fit_on_splits"]

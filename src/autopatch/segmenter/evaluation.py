@@ -1,11 +1,18 @@
-"""Score a fitted Segmenter on one labelled split: the paper's metrics, the threshold's F1, cost and speed."""
+"""Score a fitted Segmenter on labelled splits: the paper's metrics, the threshold's F1, cost and speed.
+
+`fit_and_evaluate` is the one protocol behind every reported number (export, baseline, experiment
+re-fits): bank from the train split, best-F1 pixel threshold on the validation split, metrics on test.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from autopatch.data import Split
+import numpy as np
+
+from autopatch.data import Split, Splits
 from autopatch.metrics import precision_recall_f1, segmentation_metrics
 from autopatch.segmenter.segmenter import Segmenter
 
@@ -16,6 +23,13 @@ def evaluate_on_split(
     """Metrics dict: rwap, ap, auroc, pauroc_0.3, aupro_0.3; f1/precision/recall at the stored threshold
     (None without one); gflops of the encoder; images_per_s of predict (encode + 1-NN + upsample) on
     already decoded images."""
+    return _score_split(segmenter, split, batch_size, progress)[0]
+
+
+def _score_split(
+    segmenter: Segmenter, split: Split, batch_size: int, progress: bool
+) -> tuple[dict[str, Any], np.ndarray]:
+    """`evaluate_on_split`'s dict and the score maps it was computed from."""
     start = time.perf_counter()
     scores = segmenter.predict(split.images, batch_size=batch_size, progress=progress).numpy()
     seconds = time.perf_counter() - start
@@ -33,4 +47,30 @@ def evaluate_on_split(
         images_per_s=len(split) / seconds if seconds > 0 else float("inf"),
         images=len(split),
     )
-    return result
+    return result, scores
+
+
+def fit_on_splits(
+    segmenter: Segmenter, splits: Splits, batch_size: int = 32, progress: bool = False
+) -> dict[str, float]:
+    """Bank from the train split, best-F1 pixel threshold on the val split; returns the threshold record."""
+    segmenter.fit(splits.train.images, batch_size=batch_size, progress=progress)
+    return segmenter.fit_threshold(splits.val.images, splits.val.masks, batch_size=batch_size, progress=progress)
+
+
+@dataclass(frozen=True)
+class SplitsEvaluation:
+    """What `fit_and_evaluate` found: the val threshold record, the test metrics and the test score maps."""
+
+    val: dict[str, float]
+    test: dict[str, Any]
+    test_scores: np.ndarray
+
+
+def fit_and_evaluate(
+    segmenter: Segmenter, splits: Splits, batch_size: int = 32, progress: bool = False
+) -> SplitsEvaluation:
+    """Fit on train, threshold on val, score on test (one predict gives both metrics and score maps)."""
+    val = fit_on_splits(segmenter, splits, batch_size, progress)
+    test, scores = _score_split(segmenter, splits.test, batch_size, progress)
+    return SplitsEvaluation(val=val, test=test, test_scores=scores)

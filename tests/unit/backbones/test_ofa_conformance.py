@@ -107,7 +107,8 @@ def test_truncation_keeps_earlier_maps_drops_parameters_and_rebuilds_from_config
     kept = [b.id for b in full.blocks if b.id <= deepest]
     assert [b.id for b in truncated.blocks] == kept
     with torch.no_grad():
-        for block_id, a, b in zip(kept, full.forward_features(image, kept), truncated.forward_features(image, kept)):
+        pairs = zip(full.forward_features(image, kept), truncated.forward_features(image, kept), strict=True)
+        for block_id, (a, b) in zip(kept, pairs, strict=True):
             scale = max(1.0, a.abs().max().item())
             torch.testing.assert_close(b, a, rtol=0, atol=1e-6 * scale, msg=f"block {block_id}")
     n_params = lambda model: sum(p.numel() for p in model.parameters())  # noqa: E731

@@ -13,7 +13,7 @@ from autopatch.errors import AutopatchError
 def brute_force_greedy(points: np.ndarray, n_select: int, starts: list[int]) -> list[int]:
     """PatchCore's approximate greedy k-center, one point and one distance at a time."""
     def dist(a, b):
-        return math.sqrt(sum((float(x) - float(y)) ** 2 for x, y in zip(a, b)))
+        return math.sqrt(sum((float(x) - float(y)) ** 2 for x, y in zip(a, b, strict=True)))
 
     anchor = [sum(dist(p, points[s]) for s in starts) / len(starts) for p in points]
     chosen: list[int] = []

@@ -1,7 +1,6 @@
 """PatchCore embedding vs a transcription of the original code path (unfold, permute, resize, two poolings)."""
 
 import pytest
-
 import torch
 import torch.nn.functional as F
 

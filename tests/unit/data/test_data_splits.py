@@ -51,7 +51,7 @@ def _ids(split: Split) -> list[str]:
 
 def _check_pixels_and_masks(split: Split) -> None:
     """Each image must carry the identity of its own path, and each mask the rectangle drawn for it."""
-    for image, mask, kind, path in zip(split.images, split.masks, split.types, split.paths):
+    for image, mask, kind, path in zip(split.images, split.masks, split.types, split.paths, strict=True):
         index = int(path.stem)
         folder = f"{path.parent.parent.name}/{path.parent.name}"
         assert bool((image[0] == index).all()) and bool((image[1] == FOLDER_CODE[folder]).all())
@@ -174,7 +174,8 @@ def test_two_files_with_one_stem(tmp_path):
 def test_mask_size_differs_from_image_size(tmp_path):
     category = make_category(tmp_path)
     _write(category / "ground_truth" / "hole" / "000_mask.png", np.zeros((SIZE, SIZE + 1), np.uint8))
-    _raises(tmp_path, f"is {SIZE + 1}x{SIZE} but its image is {SIZE}x{SIZE}", category / "ground_truth" / "hole" / "000_mask.png")
+    mask = category / "ground_truth" / "hole" / "000_mask.png"
+    _raises(tmp_path, f"is {SIZE + 1}x{SIZE} but its image is {SIZE}x{SIZE}", mask)
 
 
 def test_unreadable_file(tmp_path):

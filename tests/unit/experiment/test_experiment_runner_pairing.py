@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from autopatch.errors import AutopatchError
-from autopatch.experiment.runner import ExperimentRunner, ExperimentSettings, ResultCache, pair_datasets
+from autopatch.experiment.cache import ResultCache
+from autopatch.experiment.datasets import pair_datasets
+from autopatch.experiment.runner import ExperimentRunner, ExperimentSettings
 
 
 def test_roots_and_categories_pair_or_broadcast() -> None:

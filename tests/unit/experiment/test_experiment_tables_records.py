@@ -116,7 +116,7 @@ def test_metric_table_ranks(results: ExperimentResults) -> None:
 def test_architecture_table_lists_every_record(results: ExperimentResults) -> None:
     table = architecture_table(results)
     assert len(table.rows) == len(results.records)
-    first = dict(zip(table.header, table.rows[0]))
+    first = dict(zip(table.header, table.rows[0], strict=True))
     assert first["dataset"] == "bottle" and first["method"] == "k=1" and first["seed"] == "0"
     assert first["architecture"] == "arch-k=1-0" and first["test rwAP %"] == "80.0"
 

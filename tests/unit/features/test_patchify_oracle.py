@@ -58,7 +58,7 @@ def oracle(maps: list[np.ndarray], sizes: list[int]) -> np.ndarray:
     per_image = []
     for n in range(batch):
         parts = []
-        for feature_map, size in zip(maps, sizes):
+        for feature_map, size in zip(maps, sizes, strict=True):
             pooled = window_mean_zero_padded(feature_map[n], size)
             if pooled.shape[-2:] != (out_h, out_w):
                 pooled = bilinear_half_pixel(pooled, out_h, out_w)

@@ -28,7 +28,7 @@ def brute_force_aupro(scores: np.ndarray, masks: np.ndarray, max_fpr: float = 0.
         pro = np.mean([flagged[image][region].mean() for image, region in regions])
         points.append((fpr, pro))
     area = 0.0
-    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
         if x1 <= max_fpr:
             area += (x1 - x0) * (y0 + y1) / 2.0
         else:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from hypothesis import given, settings
-from hypothesis.extra.numpy import arrays
 from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from skimage.measure import label
 
 from autopatch.metrics.regions import find_regions
@@ -36,7 +36,8 @@ def test_regions_match_skimage_per_image(masks):
             expected_areas.append(int((labelled == region_id).sum()))
             expected_images.append(image)
     assert regions.count == len(expected_areas)
-    assert sorted(zip(regions.images.tolist(), regions.areas.tolist())) == sorted(zip(expected_images, expected_areas))
+    found = zip(regions.images.tolist(), regions.areas.tolist(), strict=True)
+    assert sorted(found) == sorted(zip(expected_images, expected_areas, strict=True))
     assert np.array_equal(regions.labels > 0, masks)
     # Every region id lies in one image only and is a single connected piece there.
     for region_id in range(1, regions.count + 1):

@@ -138,7 +138,7 @@ def test_rwap_weights_match_the_loop_oracle_on_random_masks(case):
 def test_anomalous_weights_sum_to_the_anomalous_pixel_count(case):
     _, masks, types = case
     # The property holds when every defect type that occurs has at least one region.
-    types = [kind if mask.any() else "good" for kind, mask in zip(types, masks)]
+    types = [kind if mask.any() else "good" for kind, mask in zip(types, masks, strict=True)]
     weights = rwap_pixel_weights(masks, types)
     assert weights[masks].sum() == pytest.approx(masks.sum(), rel=1e-12)
     assert np.all(weights[~masks] == 1.0)

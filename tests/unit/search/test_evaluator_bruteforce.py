@@ -122,7 +122,7 @@ def _oracle_metrics(split_train: Split, split_scored: Split, block_ids, patch_si
             maps = encoder.forward_features(encoder.normalize(images), list(block_ids))
         size = maps[0].shape[-2:]
         parts = []
-        for m, p in zip(maps, patch_sizes):
+        for m, p in zip(maps, patch_sizes, strict=True):
             pooled = F.avg_pool2d(m, p, stride=1, padding=(p - 1) // 2, count_include_pad=True) if p > 1 else m
             parts.append(F.interpolate(pooled, size=size, mode="bilinear", align_corners=False))
         return torch.cat(parts, 1).double()
@@ -275,7 +275,8 @@ def test_ofa_trials_slice_one_supernet_and_reuse_cached_setting_prefixes(splits)
 
 def test_an_even_patch_size_on_a_one_pixel_map_fails_the_trial():
     tiny = _split(4, ["good", "crack"])
-    one_pixel = Split(tiny.images[:, :, :8, :8].contiguous(), tiny.masks[:, :8, :8].contiguous(), tiny.types, tiny.paths)
+    images, masks = tiny.images[:, :, :8, :8].contiguous(), tiny.masks[:, :8, :8].contiguous()
+    one_pixel = Split(images, masks, tiny.types, tiny.paths)
     splits = Splits(train=one_pixel, val=one_pixel, test=one_pixel)  # block 2 (stride 8) is 1x1
     with pytest.raises(TrialFailed, match="patch size 2 does not fit the 1x1 map of block 2"):
         TrialEvaluator(splits).evaluate(Architecture(PoolingEncoder.family, {}, (1, 2), (3, 2)))

@@ -11,6 +11,8 @@ from optuna.trial import TrialState
 from autopatch.errors import AutopatchError
 from autopatch.search.pareto import front_table, pareto_front, select_trial
 
+STATES = [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]  # the middle trial failed
+
 
 def make_trials(points, states=None):
     trials = []
@@ -48,7 +50,7 @@ def test_front_matches_brute_force_including_ties(seed):
 
 
 def test_failed_and_running_trials_are_ignored():
-    trials = make_trials([(1.0, 0.5), (0.0, 0.0), (2.0, 0.9)], [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE])
+    trials = make_trials([(1.0, 0.5), (0.0, 0.0), (2.0, 0.9)], STATES)
     assert [t.number for t in pareto_front(trials)] == [0, 2]
 
 
@@ -66,7 +68,7 @@ def test_select_best_number_and_budget():
      ("2", 1.0, "above --max-gflops"), ("best", 0.1, "no completed trial")],
 )
 def test_bad_selections_are_one_line_errors(choice, budget, message):
-    trials = make_trials([(1.0, 0.5), (0.5, 0.1), (2.0, 0.9)], [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE])
+    trials = make_trials([(1.0, 0.5), (0.5, 0.1), (2.0, 0.9)], STATES)
     with pytest.raises(AutopatchError, match=message) as error:
         select_trial(trials, choice, budget)
     assert "\n" not in str(error.value)

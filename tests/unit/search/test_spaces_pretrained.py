@@ -35,7 +35,7 @@ def test_suggest_uses_encoder_qualified_block_names_and_shared_patch_sizes():
             f"{encoder}_stage_{i}_block" for i in range(5)
         } | {f"stage_{i}_patch_size" for i in range(5)}
         chosen = [trial.params[f"{encoder}_stage_{i}_block"] for i in range(5)]
-        for block, stage in zip(chosen, stages):
+        for block, stage in zip(chosen, stages, strict=True):
             assert block is None or block in stage
         if all(b is None for b in chosen):
             assert arch is None

@@ -48,7 +48,8 @@ def settings(tmp_path, **changes) -> StudySettings:
 
 
 def all_trials(tmp_path, name: str, suffix: str = "db") -> list[optuna.trial.FrozenTrial]:
-    url = f"sqlite:///{tmp_path / f'{name}.{suffix}'}" if suffix == "db" else f"journal:///{tmp_path / f'{name}.journal'}"
+    path = tmp_path / f"{name}.{suffix}"
+    url = f"sqlite:///{path}" if suffix == "db" else f"journal:///{tmp_path / f'{name}.journal'}"
     return optuna.load_study(study_name=name, storage=open_storage(url, create=False)).get_trials()
 
 
@@ -117,7 +118,9 @@ def test_a_stale_running_trial_is_failed_and_retried_before_the_total_is_reached
     orphan.suggest_float("x", 0.0, 1.0)
     orphan_x = orphan.params["x"] if orphan.params["x"] >= 0.1 else None
     start = time.monotonic()
-    summary = run_search(s, CheapFactory(), trials=3, study_name="stale", storage_url=url, heartbeat=FAST, progress=False)
+    summary = run_search(
+        s, CheapFactory(), trials=3, study_name="stale", storage_url=url, heartbeat=FAST, progress=False
+    )
     assert time.monotonic() - start < 30
     trials = optuna.load_study(study_name="stale", storage=open_storage(url, FAST)).get_trials()
     assert summary.complete == 3 == states(trials)[TrialState.COMPLETE]

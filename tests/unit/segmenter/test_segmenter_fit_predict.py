@@ -10,12 +10,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter
+from sklearn.metrics import average_precision_score
 from torch import nn
 
 from autopatch.backbones import BlockInfo, Encoder, list_encoders, register_encoder
+from autopatch.data import Split, Splits
 from autopatch.errors import AutopatchError
 from autopatch.features import patchify
-from autopatch.segmenter import Segmenter
+from autopatch.segmenter import Segmenter, fit_and_evaluate
 
 FAMILY = "segmenter_unit_tiny"
 SIZE = 32
@@ -154,6 +156,30 @@ def test_fit_threshold_maximises_f1_by_brute_force() -> None:
     )
     assert result["f1"] == pytest.approx(best[0])
     assert segmenter.threshold == pytest.approx(-best[1]) == result["threshold"]
+
+
+def make_split(images: torch.Tensor, masks: torch.Tensor) -> Split:
+    types = ["defect" if bool(m.any()) else "good" for m in masks]
+    return Split(images, masks, types, [Path(f"{i}.png") for i in range(len(types))])
+
+
+def test_fit_and_evaluate_is_train_bank_val_threshold_test_metrics() -> None:
+    encoder, train, val, test = make_encoder(), make_images(3, 1), make_images(2, 3), make_images(3, 4)
+    val_masks = torch.zeros(2, SIZE, SIZE, dtype=torch.bool)
+    val_masks[0, 4:12, 6:20] = True
+    test_masks = torch.zeros(3, SIZE, SIZE, dtype=torch.bool)
+    test_masks[1, 10:22, 3:15] = True
+    none = torch.zeros(3, SIZE, SIZE, dtype=torch.bool)
+    splits = Splits(make_split(train, none), make_split(val, val_masks), make_split(test, test_masks))
+    result = fit_and_evaluate(Segmenter(encoder, [0, 1], [3, 3], SIZE), splits, batch_size=2)
+    want = oracle_scores(encoder, train, test, [0, 1], [3, 3])
+    np.testing.assert_allclose(result.test_scores, want, rtol=1e-4, atol=1e-4)
+    truth = test_masks.numpy().ravel()
+    assert result.test["ap"] == pytest.approx(average_precision_score(truth, result.test_scores.ravel()), abs=1e-9)
+    alone = Segmenter(encoder, [0, 1], [3, 3], SIZE).fit(train)  # the threshold comes from val, not test
+    assert result.val == pytest.approx(alone.fit_threshold(val, val_masks), rel=1e-5)
+    assert result.test["threshold"] == result.val["threshold"]
+    assert result.test["gflops"] > 0 and result.test["images"] == 3
 
 
 def test_save_load_round_trip_gives_identical_scores(tmp_path: Path) -> None:

@@ -8,7 +8,11 @@ import pytest
 import torch
 
 from autopatch.errors import AutopatchError
-from autopatch.segmenter.model_file import FORMAT_VERSION, load_model_file, save_model_file
+from autopatch.segmenter.model_file import (
+    FORMAT_VERSION,
+    load_model_file,
+    save_model_file,
+)
 
 
 def content() -> dict:

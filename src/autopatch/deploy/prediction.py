@@ -56,7 +56,7 @@ def predict_files(
     report = PredictionReport(skipped=skipped)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stems = dict(zip(images, output_stems(images)))
+    stems = dict(zip(images, output_stems(images), strict=True))
     chunks = range(0, len(images), batch_size)
     for start in tqdm(chunks, desc="predict", unit="batch", disable=not progress):
         readable = load_readable_images(images[start : start + batch_size], segmenter.image_size)
@@ -64,7 +64,7 @@ def predict_files(
         if not readable.paths:
             continue
         scores = segmenter.predict(readable.images, batch_size=batch_size).numpy()
-        for path, image, score in zip(readable.paths, readable.images.numpy(), scores):
+        for path, image, score in zip(readable.paths, readable.images.numpy(), scores, strict=True):
             png = save_prediction_png(out_dir / f"{stems[path]}.png", image, score, segmenter.threshold)
             npy = out_dir / f"{stems[path]}.npy"
             np.save(npy, score.astype(np.float32))
