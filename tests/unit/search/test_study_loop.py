@@ -109,6 +109,7 @@ def test_max_gflops_is_an_optuna_constraint_and_bounds_the_front(tmp_path):
     assert [t.number for t in summary.front] == expected
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")  # the orphan is a bare study.ask()
 def test_a_stale_running_trial_is_failed_and_retried_before_the_total_is_reached(tmp_path):
     """A journal study with one trial left RUNNING by a 'killed' worker: heartbeat silence -> FAIL + retry."""
     s = settings(tmp_path)
