@@ -150,7 +150,7 @@ def _quietly(call: Callable[..., Any], *args: Any) -> Any:
     """Silence Optuna's 'heartbeat is supposed to be used with Study.optimize' (this loop is why not) and its
     experimental-feature notices for heartbeats, once per trial otherwise."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage", category=UserWarning)
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return call(*args)
 
