@@ -25,8 +25,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from autopatch.search import StudySettings, TrialOutcome, open_study, run_study
 from autopatch.search.storage import Heartbeat, open_storage
-from autopatch.search.study import StudySettings, TrialOutcome, open_study, run_search
 from autopatch.search.workers import WorkerJob, run_worker
 
 pytestmark = pytest.mark.postgres
@@ -120,7 +120,7 @@ def count(trials, state: TrialState) -> int:
 
 def test_four_workers_end_with_exactly_n_complete_trials(postgres_url, tmp_path):
     settings = StudySettings(data_root=str(tmp_path), category="toy")
-    summary = run_search(settings, SleepyFactory(), trials=16, study_name="four", storage_url=postgres_url,
+    summary = run_study(settings, factory=SleepyFactory(), trials=16, study_name="four", storage_url=postgres_url,
                          workers=4, heartbeat=FAST, progress=False)
     trials = study_trials(postgres_url, "four")
     numbers = [t.number for t in trials]

@@ -3,13 +3,14 @@
 ``fraction`` keeps a seeded random subset of the rows — the cheap fidelity knob the search uses on
 CPU. The kept count is ``max(1, floor(fraction * M + 0.5))`` (round half up), taken as
 ``torch.randperm(M, generator=torch.Generator().manual_seed(seed))[:n]`` sorted, so the same
-(M, fraction, seed) always keeps the same rows in their original order. ``kept_indices`` gives those
-rows without the patches, so a caller can compute only the kept patches and fit with fraction 1.
+(M, fraction, seed) always keeps the same rows in their original order. ``MemoryBank.fit_from`` asks a
+caller for those rows only, so the patches a bank would drop are never computed.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -103,12 +104,20 @@ class MemoryBank:
         return self._patches
 
     def fit(self, patches: torch.Tensor) -> MemoryBank:
+        """Keep `fraction` of the rows of `patches` [M, C] (all at fraction 1); returns self."""
         _check_matrix(patches, "memory bank patches")
-        if len(patches) == 0:
+        def kept(keep: torch.Tensor) -> torch.Tensor:
+            return patches if len(keep) == len(patches) else patches[keep.to(patches.device)]
+
+        return self.fit_from(len(patches), kept)
+
+    def fit_from(self, total: int, rows: Callable[[torch.Tensor], torch.Tensor]) -> MemoryBank:
+        """Fit from `total` candidate rows given lazily: `rows(indices)` returns the rows at `indices`
+        (sorted, CPU int64), and only the kept ones are asked for, so a caller computes a fraction of them."""
+        if total == 0:
             raise AutopatchError("memory bank patches are empty (0 rows); fit needs at least one normal patch")
-        if self.fraction < 1.0:
-            keep = kept_indices(len(patches), self.fraction, self.seed)
-            patches = patches[keep.to(patches.device)]
+        patches = rows(kept_indices(total, self.fraction, self.seed))
+        _check_matrix(patches, "memory bank patches")
         self._build(patches)
         return self
 

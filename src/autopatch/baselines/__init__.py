@@ -2,7 +2,6 @@
 
 from autopatch.baselines.patchcore import (
     BaselineResult,
-    PatchCoreEmbedding,
     build_patchcore,
     default_layers,
     describe,
@@ -11,7 +10,6 @@ from autopatch.baselines.patchcore import (
 
 __all__ = [
     "BaselineResult",
-    "PatchCoreEmbedding",
     "build_patchcore",
     "default_layers",
     "describe",

@@ -20,64 +20,14 @@ from typing import Any
 import torch
 
 from autopatch.backbones import Encoder, create_encoder
-from autopatch.baselines.patchcore_features import patchcore_embed
 from autopatch.data import load_splits
 from autopatch.errors import AutopatchError
+from autopatch.features.aggregation import NEIGHBOURHOOD, PRETRAIN_DIM, TARGET_DIM, PatchCoreEmbedding
 from autopatch.segmenter import Segmenter, fit_and_evaluate
-from autopatch.segmenter.aggregation import register_aggregation
 
-AGGREGATION_KIND = "patchcore"
-NEIGHBOURHOOD = 3
-PRETRAIN_DIM = 1024
-TARGET_DIM = 1024
 SMOOTHING_SIGMA = 4.0
 DEFAULT_CORESET = 0.1
 DEFAULT_STRIDES = (8, 16)
-
-
-class PatchCoreEmbedding:
-    """PatchCore's patch features as a Segmenter aggregation: maps (finest first) -> [N, target_dim, h0, w0].
-
-    It holds no weights, only sizes, so a model file stores it as a few integers (`config()`).
-    """
-
-    kind = AGGREGATION_KIND
-
-    def __init__(
-        self,
-        channels: Sequence[int],
-        patch_size: int = NEIGHBOURHOOD,
-        pretrain_dim: int = PRETRAIN_DIM,
-        target_dim: int = TARGET_DIM,
-    ) -> None:
-        self.channels = [int(c) for c in channels]
-        self.patch_size = int(patch_size)
-        self.pretrain_dim = int(pretrain_dim)
-        self.target_dim = int(target_dim)
-        if not self.channels or min(self.channels) < 1:
-            raise AutopatchError(f"PatchCore embedding needs positive channel counts, got {self.channels}")
-        if self.patch_size < 1 or self.pretrain_dim < 1 or self.target_dim < 1:
-            raise AutopatchError(
-                f"PatchCore embedding sizes must be positive (patch {self.patch_size}, "
-                f"pretrain {self.pretrain_dim}, target {self.target_dim})"
-            )
-
-    def config(self) -> dict[str, Any]:
-        return {
-            "channels": list(self.channels),
-            "patch_size": self.patch_size,
-            "pretrain_dim": self.pretrain_dim,
-            "target_dim": self.target_dim,
-        }
-
-    def __call__(self, maps: Sequence[torch.Tensor]) -> torch.Tensor:
-        found = [int(m.shape[1]) for m in maps]
-        if found != self.channels:
-            raise AutopatchError(f"PatchCore embedding built for channels {self.channels} got maps with {found}")
-        return patchcore_embed(maps, self.patch_size, self.pretrain_dim, self.target_dim)
-
-
-register_aggregation(AGGREGATION_KIND, PatchCoreEmbedding)
 
 
 def default_layers(encoder: Encoder) -> tuple[int, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autopatch.baselines import run_baseline
+from autopatch.api import run_baseline
 from autopatch.cli.common import int_list, print_metrics
 from autopatch.device import DEVICE_CHOICES
 

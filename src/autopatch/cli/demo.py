@@ -1,6 +1,6 @@
 """`autopatch demo` (`make demo`): the whole product on the bundled hazelnut toy data, in one output folder.
 
-The steps are `autopatch.experiment.demo.run_demo`; this module parses the arguments and prints the
+The steps are `autopatch.demo` (autopatch.api); this module parses the arguments and prints the
 Pareto front and the exported model's test metrics as the steps finish.
 """
 
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import optuna
 
+from autopatch.api import demo
 from autopatch.cli.export import print_export
 from autopatch.cli.search import print_summary
 from autopatch.device import DEVICE_CHOICES
-from autopatch.experiment.demo import run_demo
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,8 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    result = run_demo(
-        args.data, args.out, trials=args.trials, image_size=args.image_size, bank_fraction=args.bank_fraction,
+    result = demo(
+        args.out, data_root=args.data, trials=args.trials, image_size=args.image_size, bank_fraction=args.bank_fraction,
         device=args.device, log=print, on_search=print_summary, on_export=print_export,
     )
     print(f"demo done: everything is in {result.out.resolve()}")

@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from autopatch.api import evaluate
 from autopatch.cli.common import print_metrics
-from autopatch.data import load_splits
 from autopatch.device import DEVICE_CHOICES
-from autopatch.errors import AutopatchError
-from autopatch.segmenter import Segmenter, evaluate_on_split
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,13 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    segmenter = Segmenter.load(args.model, device=args.device)
-    category = args.category or segmenter.metadata.get("category")
-    if not category:
-        raise AutopatchError(f"model file {args.model} names no category; pass --category")
-    k = args.k if args.k is not None else int(segmenter.metadata.get("k", 1))
-    splits = load_splits(args.data_root, category, k, image_size=segmenter.image_size)
-    result = evaluate_on_split(segmenter, splits.test, batch_size=args.batch_size, progress=True)
-    print(f"{category} test split, {result['images']} images, k={k}")
+    result = evaluate(
+        args.model, args.data_root, category=args.category, k=args.k, device=args.device,
+        batch_size=args.batch_size, progress=True,
+    )  # fmt: skip
+    print(f"{result['category']} test split, {result['images']} images, k={result['k']}")
     print_metrics(result)
     return 0

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import optuna
 
+from autopatch.api import ExperimentSettings, run_experiment
 from autopatch.cli.common import int_list
 from autopatch.device import DEVICE_CHOICES
-from autopatch.experiment import ExperimentSettings, run_experiment
-from autopatch.search.spaces import SPACE_NAMES
+from autopatch.search import SPACE_NAMES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from autopatch.api import export, load_study
 from autopatch.cli.common import print_metrics
-from autopatch.cli.pareto import add_study_arguments, open_existing_study
+from autopatch.cli.pareto import add_study_arguments
 from autopatch.device import DEVICE_CHOICES
-from autopatch.search.export import ExportResult, export_trial
-from autopatch.search.pareto import select_trial
+from autopatch.search import ExportResult
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,11 +40,10 @@ def print_export(result: ExportResult) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    study = open_existing_study(args)
-    trial = select_trial(study.get_trials(deepcopy=False), args.trial, args.max_gflops)
-    result = export_trial(
-        study, trial, args.out, coreset=args.coreset, data_root=args.data, device=args.device,
-        batch_size=args.batch_size, progress=True,
+    study = load_study(args.study, storage=args.storage, runs=args.runs)
+    result = export(
+        study, args.out, trial=args.trial, max_gflops=args.max_gflops, coreset=args.coreset, data_root=args.data,
+        device=args.device, batch_size=args.batch_size, progress=True,
     )
     print_export(result)
     return 0

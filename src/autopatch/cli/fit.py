@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autopatch.backbones import create_encoder
+from autopatch.api import fit
 from autopatch.cli.common import int_list
-from autopatch.data import load_splits
 from autopatch.device import DEVICE_CHOICES
-from autopatch.segmenter import Segmenter, fit_on_splits
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,30 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    splits = load_splits(args.data_root, args.category, args.k, image_size=args.image_size)
-    encoder = create_encoder(args.backbone, pretrained=True, weights=args.weights)
-    segmenter = Segmenter(
-        encoder,
-        args.blocks,
-        args.patch_sizes,
-        args.image_size,
-        bank_fraction=args.bank_fraction,
-        coreset=args.coreset,
-        smoothing_sigma=args.smoothing_sigma,
-        device=args.device,
-        seed=args.seed,
-    )
-    val = fit_on_splits(segmenter, splits, batch_size=args.batch_size, progress=True)
-    blocks = ",".join(map(str, segmenter.block_ids))
-    sizes = ",".join(map(str, segmenter.patch_sizes))
-    segmenter.metadata = {
-        "category": args.category,
-        "k": args.k,
-        "architecture": f"{args.backbone} blocks={blocks} patch_sizes={sizes}",
-        "coreset": args.coreset,
-        "train_images": len(splits.train),
-        "val": val,
-    }
+    segmenter = fit(
+        args.data_root, args.category, args.backbone, args.blocks, args.patch_sizes, k=args.k,
+        image_size=args.image_size, coreset=args.coreset, bank_fraction=args.bank_fraction,
+        smoothing_sigma=args.smoothing_sigma, device=args.device, weights=args.weights, batch_size=args.batch_size,
+        seed=args.seed, progress=True,
+    )  # fmt: skip
+    val = segmenter.metadata["val"]
     path = segmenter.save(args.out)
     print(f"model        {path}")
     print(f"architecture {segmenter.metadata['architecture']}")

@@ -5,12 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import optuna
-
+from autopatch.api import load_study
 from autopatch.report.pareto_plot import save_pareto_plot
-from autopatch.search.pareto import front_table, pareto_front
-from autopatch.search.storage import existing_default_storage_url, open_storage
-from autopatch.search.study import load_existing_study
+from autopatch.search import front_table, pareto_front
 
 
 def add_study_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,16 +15,6 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study", required=True, help="study name, as `autopatch search` printed it")
     parser.add_argument("--storage", default=None, help="Optuna storage URL (default: the study's file in --runs)")
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="folder `autopatch search --out` wrote to")
-
-
-def load_study_at(study_name: str, storage_url: str) -> optuna.Study:
-    """A study `autopatch search` wrote; error when the storage or the study is missing (nothing is created)."""
-    return load_existing_study(study_name, open_storage(storage_url, create=False))
-
-
-def open_existing_study(args: argparse.Namespace) -> optuna.Study:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return load_study_at(args.study, args.storage or existing_default_storage_url(args.runs, args.study))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    study = open_existing_study(args)
+    study = load_study(args.study, storage=args.storage, runs=args.runs)
     trials = study.get_trials(deepcopy=False)
     front = pareto_front(trials, args.max_gflops)
     print(f"study {study.study_name}: {len(front)} Pareto-optimal of {len(trials)} trials")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from autopatch.deploy import predict_files
+from autopatch.api import predict
 from autopatch.device import DEVICE_CHOICES
 from autopatch.segmenter import Segmenter
 
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     segmenter = Segmenter.load(args.model, device=args.device)
-    report = predict_files(segmenter, args.input, args.out, batch_size=args.batch_size, progress=True)
+    report = predict(segmenter, args.input, args.out, batch_size=args.batch_size, progress=True)
     for path in report.skipped:
         print(f"warning: skipped {path} (not an image file)", file=sys.stderr)
     for path, reason in report.failures:

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import optuna
 
+from autopatch.api import run_search
 from autopatch.device import DEVICE_CHOICES
-from autopatch.search.pareto import front_table
-from autopatch.search.spaces import SPACE_NAMES, default_space
-from autopatch.search.study import ArchitectureObjectiveFactory, SearchSummary, StudySettings, run_search
+from autopatch.search import SPACE_NAMES, SearchSummary, front_table
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,20 +40,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def settings_from_args(args: argparse.Namespace) -> StudySettings:
-    return StudySettings(
-        data_root=str(Path(args.data_root).resolve()),
-        category=args.category,
-        space=args.space or default_space(),
-        k=args.k,
-        seed=args.seed,
-        image_size=args.image_size,
-        oracle=args.test_oracle,
-        bank_fraction=args.bank_fraction,
-        max_gflops=args.max_gflops,
-    )
-
-
 def print_summary(summary: SearchSummary) -> None:
     print(f"study {summary.study_name} in {summary.storage_url}: {summary.complete} complete, {summary.failed} failed")
     print(f"Pareto front ({len(summary.front)} trials):")
@@ -63,15 +48,11 @@ def print_summary(summary: SearchSummary) -> None:
 
 def run(args: argparse.Namespace) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    settings = settings_from_args(args)
     summary = run_search(
-        settings,
-        ArchitectureObjectiveFactory(settings, device=args.device),
-        trials=args.trials,
-        study_name=args.study,
-        storage_url=args.storage,
-        out_dir=args.out,
-        workers=args.workers,
-    )
+        args.data_root, args.category, trials=args.trials, space=args.space, k=args.k, seed=args.seed,
+        image_size=args.image_size, bank_fraction=args.bank_fraction, max_gflops=args.max_gflops,
+        oracle=args.test_oracle, study=args.study, storage=args.storage, out=args.out, workers=args.workers,
+        device=args.device,
+    )  # fmt: skip
     print_summary(summary)
     return 0

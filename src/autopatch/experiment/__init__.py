@@ -1,14 +1,12 @@
 """The paper's §5 experiments as one command: searches, re-fits, baseline, Tables 3-6, Figures 2-3."""
 
 from autopatch.experiment.datasets import Dataset, pair_datasets
-from autopatch.experiment.demo import DemoResult, run_demo
 from autopatch.experiment.records import ExperimentResults, FrontPoint, RunRecord
 from autopatch.experiment.runner import ExperimentOutputs, ExperimentRunner, ExperimentSettings, run_experiment
 from autopatch.experiment.tables import architecture_table, metric_table, rwap_gflops_table, write_tables
 
 __all__ = [
     "Dataset",
-    "DemoResult",
     "ExperimentOutputs",
     "ExperimentResults",
     "ExperimentRunner",
@@ -18,7 +16,6 @@ __all__ = [
     "architecture_table",
     "metric_table",
     "pair_datasets",
-    "run_demo",
     "run_experiment",
     "rwap_gflops_table",
     "write_tables",

@@ -59,10 +59,11 @@ from autopatch.report.figures import (
 )
 from autopatch.report.pareto_plot import save_pareto_plot
 from autopatch.search.architecture import Architecture
+from autopatch.search.definition import StudySettings, open_study
 from autopatch.search.export import trial_architecture
 from autopatch.search.pareto import objectives, pareto_front, select_trial
 from autopatch.search.storage import default_storage_url, open_storage
-from autopatch.search.study import ArchitectureObjectiveFactory, StudySettings, open_study, run_search
+from autopatch.search.study import run_study
 from autopatch.segmenter import Segmenter, fit_and_evaluate
 
 CACHE_VERSION = 1
@@ -261,9 +262,9 @@ class ExperimentRunner:
             self.log(f"[{dataset.label}] {name}: reusing {complete} complete trials")
         else:
             self.log(f"[{dataset.label}] {name}: searching to {self.settings.trials} trials ({complete} done)")
-            run_search(
-                settings, ArchitectureObjectiveFactory(settings, device=str(self.device)), trials=self.settings.trials,
-                study_name=name, storage_url=self.settings.storage, out_dir=self.study_dir, progress=self.progress,
+            run_study(
+                settings, trials=self.settings.trials, device=str(self.device), study_name=name,
+                storage_url=self.settings.storage, out_dir=self.study_dir, progress=self.progress,
             )  # fmt: skip
         study = optuna.load_study(study_name=name, storage=storage)
         if self.settings.storage is None:

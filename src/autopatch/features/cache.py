@@ -22,12 +22,12 @@ import torch
 
 from autopatch.backbones.base import Encoder
 from autopatch.errors import AutopatchError
+from autopatch.features.encoding import ENCODE_BATCH_SIZE, encode_images
 
 # Measured with benchmarks/search.py on bottle (189 train + 23 val images), every stride>=4 block of
 # Lite0, Lite1 and Lite2 together: 599 MiB as float16 at 224 px (1.2 GiB as float32), 156 MiB at 112 px.
 # 2 GiB keeps all three Lite encoders plus MobileNetV2 resident at 224 px.
 DEFAULT_MAX_BYTES = 2 * 2**30
-DEFAULT_BATCH_SIZE = 16
 
 CacheKey = Hashable
 
@@ -39,7 +39,7 @@ class FeatureCache:
         self,
         max_bytes: int = DEFAULT_MAX_BYTES,
         dtype: torch.dtype = torch.float16,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: int = ENCODE_BATCH_SIZE,
     ) -> None:
         if max_bytes < 0:
             raise AutopatchError(f"feature cache size must be >= 0 bytes, got {max_bytes}")
@@ -118,22 +118,3 @@ class FeatureCache:
     @staticmethod
     def _nbytes(block_map: torch.Tensor) -> int:
         return block_map.numel() * block_map.element_size()
-
-
-@torch.inference_mode()
-def encode_images(
-    encoder: Encoder,
-    images: torch.Tensor,
-    block_ids: Sequence[int],
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    dtype: torch.dtype | None = None,
-) -> list[torch.Tensor]:
-    """Block maps of uint8 `images` [N,3,S,S], encoded in batches (bounded activation memory),
-    optionally cast to `dtype` batch by batch; one [N,C,H,W] tensor per id in `block_ids`."""
-    encoder.eval()
-    parts: list[list[torch.Tensor]] = [[] for _ in block_ids]
-    for start in range(0, len(images), batch_size):
-        batch = encoder.normalize(images[start : start + batch_size])
-        for part, block_map in zip(parts, encoder.forward_features(batch, list(block_ids)), strict=True):
-            part.append(block_map if dtype is None else block_map.to(dtype))
-    return [torch.cat(part) for part in parts]

@@ -16,20 +16,20 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from autopatch.backbones import Encoder, create_encoder
 from autopatch.backbones.flops import count_flops
 from autopatch.bank import MemoryBank
-from autopatch.bank.memory_bank import kept_indices
 from autopatch.data import Split, Splits
-from autopatch.features import patchify, patchify_rows
-from autopatch.features.cache import FeatureCache, encode_images
+from autopatch.features import AveragePatchify
+from autopatch.features.cache import FeatureCache
+from autopatch.features.encoding import encode_images, prepared
 from autopatch.metrics import segmentation_metrics
 from autopatch.search.architecture import Architecture, is_ofa, ofa_block_prefix
 from autopatch.search.spaces import extractable_blocks
+from autopatch.segmenter.scoring import PatchScorer
 
-PHASES = ("encode", "flops", "patchify", "bank", "knn", "metrics")
+PHASES = ("encode", "flops", "fit", "score", "metrics")  # fit: bank rows + bank; score: val patches + 1-NN + upsample
 
 
 class TrialFailed(Exception):
@@ -121,30 +121,19 @@ class TrialEvaluator:
 
         start = perf_counter()
         _check_patch_sizes_fit(arch, scored_maps)
-        # below fraction 1 most train rows are never computed: finite maps give finite patches, so
-        # checking the maps fails the same trials as checking every row did
-        train_finite = self.bank_fraction >= 1.0 or all(bool(torch.isfinite(m).all()) for m in train_maps)
-        train = self._bank_rows(train_maps, arch.patch_sizes)
-        del train_maps
-        scored = patchify(scored_maps, arch.patch_sizes)
-        del scored_maps
-        n, _, height, width = scored.shape
-        scored = _rows(scored)
-        if not (train_finite and bool(torch.isfinite(train).all()) and bool(torch.isfinite(scored).all())):
+        # averages of finite maps are finite: checking the maps fails the same trials as checking every patch
+        if not all(bool(torch.isfinite(m).all()) for m in [*train_maps, *scored_maps]):
             raise TrialFailed(f"{arch}: the encoder produced NaN or Inf features")
-        timings["patchify"] = perf_counter() - start
+        # the Segmenter's scoring step; below fraction 1 only the bank rows it keeps are computed
+        bank = MemoryBank(self.device, fraction=self.bank_fraction, seed=self.seed)
+        scorer = PatchScorer(AveragePatchify(arch.patch_sizes), bank, self.image_size, seed=self.seed).fit(train_maps)
+        del train_maps
+        timings["fit"] = perf_counter() - start
 
         start = perf_counter()
-        bank = MemoryBank(self.device, seed=self.seed).fit(train)  # train holds only the kept rows already
-        del train
-        timings["bank"] = perf_counter() - start
-
-        start = perf_counter()
-        distances = bank.nearest(scored).view(n, 1, height, width)
-        del bank, scored
-        scores = F.interpolate(distances, size=self.image_size, mode="bilinear", align_corners=False)[:, 0]
-        scores = scores.cpu().numpy()
-        timings["knn"] = perf_counter() - start
+        scores = scorer.score(scored_maps).cpu().numpy()
+        del scorer, bank, scored_maps
+        timings["score"] = perf_counter() - start
         if not np.isfinite(scores).all():
             raise TrialFailed(f"{arch}: NaN or Inf anomaly scores")
 
@@ -155,15 +144,6 @@ class TrialEvaluator:
             raise TrialFailed(f"{arch}: NaN metric ({metrics})")
         timings["total"] = sum(timings[phase] for phase in PHASES)
         return TrialResult(metrics=metrics, gflops=gflops, timings=timings)
-
-    def _bank_rows(self, maps: list[torch.Tensor], patch_sizes: tuple[int, ...]) -> torch.Tensor:
-        """The train patch rows the bank keeps: MemoryBank(fraction=bank_fraction, seed).fit(all rows)
-        keeps exactly these, in this order; below fraction 1 only the kept rows are computed."""
-        if self.bank_fraction >= 1.0:
-            return _rows(patchify(maps, patch_sizes))
-        batch, _, height, width = maps[0].shape
-        keep = kept_indices(batch * height * width, self.bank_fraction, self.seed)
-        return patchify_rows(maps, patch_sizes, keep).contiguous()
 
     def _block_maps(self, arch: Architecture) -> tuple[Encoder | None, list[torch.Tensor], list[torch.Tensor]]:
         """Block maps of `arch` for train and scored images, and the encoder that computed them
@@ -199,7 +179,7 @@ class TrialEvaluator:
     def _fixed_encoder(self, name: str) -> Encoder:
         if name not in self._encoders:
             encoder = create_encoder(name, pretrained=self.pretrained, weights=self.weights)
-            self._encoders[name] = encoder.to(self.device).eval()
+            self._encoders[name] = prepared(encoder, self.device)
         return self._encoders[name]
 
     def _ofa_subnet(self, arch: Architecture) -> Encoder:
@@ -215,7 +195,7 @@ class TrialEvaluator:
         supernet = self._supernets[arch.encoder]
         config = arch.encoder_config
         supernet.set_active_subnet(config["ks"], config["e"], config["d"])
-        return supernet.materialize(arch.deepest_block).eval()
+        return prepared(supernet.materialize(arch.deepest_block), self.device)
 
     def _count_gflops(self, arch: Architecture, encoder: Encoder | None) -> float:
         """FLOPs depend only on the network up to the deepest block (for OFA: on its setting prefix)."""
@@ -243,8 +223,3 @@ def _is_out_of_memory(error: RuntimeError) -> bool:
     message = str(error)
     cpu_out_of_memory = "can't allocate memory" in message  # DefaultCPUAllocator
     return isinstance(error, torch.cuda.OutOfMemoryError) or "out of memory" in message or cpu_out_of_memory
-
-
-def _rows(patches: torch.Tensor) -> torch.Tensor:
-    """[N, C, H, W] -> [N*H*W, C] patch vectors (contiguous, as the 1-NN search wants)."""
-    return patches.permute(0, 2, 3, 1).reshape(-1, patches.shape[1]).contiguous()

@@ -8,23 +8,20 @@ retried. Any URL problem surfaces as one `AutopatchError` line with the password
 
 from __future__ import annotations
 
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages._heartbeat import BaseHeartbeat
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
-from optuna.trial import FrozenTrial, TrialState
 
 from autopatch.errors import AutopatchError
+from autopatch.search._optuna import HeartbeatJournalStorage
 
 JOURNAL_PREFIX = "journal:///"
 RDB_SCHEMES = ("sqlite", "postgresql", "mysql")
-HEARTBEAT_ATTR = "heartbeat_at"
 URL_HELP = "use sqlite:///runs/NAME.db, journal:///runs/NAME.journal or postgresql://USER:PASSWORD@HOST:PORT/DB"
 
 
@@ -104,7 +101,8 @@ def open_storage(url: str, heartbeat: Heartbeat = Heartbeat(), *, create: bool =
 def _open(url: str, scheme: str, heartbeat: Heartbeat) -> optuna.storages.BaseStorage:
     retry = RetryHeartbeatStaleTrialCallback(max_retry=heartbeat.max_retry)
     if scheme == "journal":
-        return HeartbeatJournalStorage(JournalFileBackend(url.partition(":///")[2]), heartbeat, retry)
+        backend = JournalFileBackend(url.partition(":///")[2])
+        return HeartbeatJournalStorage(backend, heartbeat.interval_s, heartbeat.grace_period_s, retry)
     engine_kwargs: dict[str, Any] = {}
     if scheme == "postgresql":
         engine_kwargs["connect_args"] = {"connect_timeout": 10}
@@ -131,37 +129,3 @@ def _local_file(path_text: str, url: str, create: bool) -> None:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
     return text.splitlines()[0]
-
-
-class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
-    """Optuna's journal file storage plus the heartbeat Optuna only implements for RDB storages.
-
-    A running trial's worker stamps the time into the trial's system attrs every `interval_s`; a RUNNING trial
-    silent for longer than `grace_period_s` is stale, and `optuna.storages.fail_stale_trials` fails and retries it
-    exactly as for RDB. The journal file lives on one machine, so all stamps come from one clock.
-    """
-
-    def __init__(self, backend: JournalFileBackend, heartbeat: Heartbeat, retry: RetryHeartbeatStaleTrialCallback):
-        super().__init__(backend)
-        self._heartbeat = heartbeat
-        self._retry = retry
-
-    def record_heartbeat(self, trial_id: int) -> None:
-        self.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
-
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        now = time.time()
-        running = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
-        return [t._trial_id for t in running if now - _last_sign_of_life(t) > self._heartbeat.grace_period_s]
-
-    def get_heartbeat_interval(self) -> int | None:
-        return self._heartbeat.interval_s
-
-    def get_heartbeat_stale_trial_callback(self) -> RetryHeartbeatStaleTrialCallback:
-        return self._retry
-
-
-def _last_sign_of_life(trial: FrozenTrial) -> float:
-    """Latest heartbeat or start; a retried trial inherits its predecessor's old stamp, so the start counts too."""
-    started = trial.datetime_start.timestamp() if trial.datetime_start else time.time()
-    return max(float(trial.system_attrs.get(HEARTBEAT_ATTR, started)), started)

@@ -1,7 +1,8 @@
 """The multi-objective study: (GFLOPs ↓, validation rwAP ↑) over a search space, resumable and parallel.
 
-This module defines a study (its settings, objective, sampler, resume check, GFLOPs budget) and runs it;
-the ask/tell loop of its workers is in `workers`. The objective is built by a picklable factory, once per
+This module runs a study: the architecture objective, the GFLOPs budget check, `run_study`. What a study
+is (settings, protocols, sampler, opening) is in `definition`, the ask/tell loop of its workers in
+`workers`. The objective is built by a picklable factory, once per
 worker process, so each worker decodes the images once and tests can inject a cheap objective without any
 test-only branch here. The calling process is worker 0: it builds its objective before the study is
 created, so bad data or a bad space name is reported with nothing written.
@@ -9,10 +10,8 @@ created, so bad data or a bad space name is reported with nothing written.
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -22,6 +21,7 @@ from autopatch.data import load_splits
 from autopatch.device import resolve_device
 from autopatch.errors import AutopatchError
 from autopatch.search.architecture import Architecture, build_encoder, ofa_stage_blocks
+from autopatch.search.definition import ObjectiveFactory, StudySettings, TrialOutcome, open_study
 from autopatch.search.evaluator import TrialEvaluator, TrialFailed
 from autopatch.search.pareto import pareto_front
 from autopatch.search.progress import SearchProgress
@@ -44,53 +44,6 @@ from autopatch.search.storage import (
     open_storage,
 )
 from autopatch.search.workers import WorkerJob, count_states, share_cores, spawn_workers, work
-
-DIRECTIONS = ("minimize", "maximize")  # GFLOPs, validation rwAP
-# Study attributes that change what a trial's numbers mean: resuming with a different value would mix them.
-CHECKED_ATTRS = ("category", "space", "k", "image_size", "oracle", "bank_fraction", "seed", "max_gflops")
-
-
-@dataclass(frozen=True)
-class StudySettings:
-    """What defines a study's trials; recorded as study user attrs and checked when a study is resumed."""
-
-    data_root: str
-    category: str
-    space: str = "pretrained"
-    k: int = 1
-    seed: int = 0
-    image_size: int = 224
-    oracle: bool = False
-    bank_fraction: float = 1.0
-    max_gflops: float | None = None
-
-    def default_study_name(self) -> str:
-        """`<category>-<space>-k<k>-s<seed>[-oracle]`: the same command resumes the same study."""
-        return f"{self.category}-{self.space}-k{self.k}-s{self.seed}" + ("-oracle" if self.oracle else "")
-
-    def attrs(self) -> dict[str, Any]:
-        return {**asdict(self), "data_root": str(self.data_root)}
-
-
-@dataclass(frozen=True)
-class TrialOutcome:
-    """What one evaluated architecture yields: the two objectives' sources plus attrs to store verbatim."""
-
-    gflops: float
-    metrics: dict[str, float]
-    attrs: dict[str, Any] = field(default_factory=dict)
-
-
-class Objective(Protocol):
-    """Scores one trial; raises TrialFailed(reason) when it cannot (the study records it and goes on)."""
-
-    def __call__(self, trial: optuna.Trial) -> TrialOutcome: ...
-
-
-class ObjectiveFactory(Protocol):
-    """Picklable: sent to each spawned worker, which calls it once to build its objective."""
-
-    def __call__(self) -> Objective: ...
 
 
 class ArchitectureObjective:
@@ -129,76 +82,29 @@ class ArchitectureObjectiveFactory:
 
 @dataclass(frozen=True)
 class SearchSummary:
-    study_name: str
+    """A finished (or resumed) search: the study itself, where it lives (password masked), trial counts
+    and its Pareto front, cheapest first."""
+
+    study: optuna.Study
     storage_url: str
     complete: int
     failed: int
     front: list[FrozenTrial]
 
-
-def make_sampler(seed: int) -> optuna.samplers.TPESampler:
-    """Multivariate TPE (explicit: newer Optuna turns it off for multi-objective) with constant liar, so
-    parallel workers don't all probe one point. `group=True` models each set of parameters that occur
-    together jointly: the `pretrained` space's block choices are encoder-specific parameters, which plain
-    multivariate TPE would sample independently. The --max-gflops constraint needs no `constraints_func`
-    (deprecated in Optuna 5): each trial sets it with `Trial.set_constraint` and TPE reads it from there."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(multivariate=True, group=True, constant_liar=True, seed=seed)
-
-
-def open_study(
-    settings: StudySettings, study_name: str, storage: optuna.storages.BaseStorage, *, seed_offset: int = 0
-) -> optuna.Study:
-    """Create the study, or load it after checking it was made with the same settings (else nothing written)."""
-    sampler = make_sampler(settings.seed + seed_offset)
-    existing = _existing_attrs(storage, study_name)
-    if existing is not None:
-        _check_same_settings(study_name, existing, settings.attrs())
-        return optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
-    study = optuna.create_study(
-        storage=storage, study_name=study_name, directions=list(DIRECTIONS), sampler=sampler, load_if_exists=True
-    )
-    for key, value in settings.attrs().items():
-        study.set_user_attr(key, value)
-    return study
-
-
-def load_existing_study(study_name: str, storage: optuna.storages.BaseStorage) -> optuna.Study:
-    """A study that must already exist (pareto, export); the error lists the studies the storage holds."""
-    if _existing_attrs(storage, study_name) is None:
-        names = sorted(s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False))
-        raise AutopatchError(f"no study {study_name!r} in this storage; it holds: {', '.join(names) or 'none'}")
-    return optuna.load_study(study_name=study_name, storage=storage)
-
-
-def _existing_attrs(storage: optuna.storages.BaseStorage, study_name: str) -> dict[str, Any] | None:
-    try:
-        study_id = storage.get_study_id_from_name(study_name)
-    except KeyError:
-        return None
-    return storage.get_study_user_attrs(study_id)
-
-
-def _check_same_settings(study_name: str, stored: dict[str, Any], wanted: dict[str, Any]) -> None:
-    if not stored:
-        return  # created a moment ago by a parallel worker that has not written its attrs yet
-    for key in CHECKED_ATTRS:
-        if stored.get(key) != wanted[key]:
-            raise AutopatchError(
-                f"study {study_name!r} exists with {key}={stored.get(key)!r}, not {wanted[key]!r}; "
-                f"pass the same {key} to resume it, or a new --study name"
-            )
+    @property
+    def study_name(self) -> str:
+        return self.study.study_name
 
 
 # --- the whole search --------------------------------------------------------------------------------
 
 
-def run_search(
+def run_study(
     settings: StudySettings,
-    factory: ObjectiveFactory,
     *,
     trials: int,
+    factory: ObjectiveFactory | None = None,
+    device: str = "auto",
     study_name: str | None = None,
     storage_url: str | None = None,
     out_dir: str | Path = "runs",
@@ -209,10 +115,12 @@ def run_search(
     """Run (or resume) the study until `trials` trials are COMPLETE in total; returns its Pareto front.
 
     This process is worker 0; workers > 1 spawns the others. Without `storage_url` the study lives in
-    `out_dir` (SQLite for one worker, a journal file for several).
+    `out_dir` (SQLite for one worker, a journal file for several). The objective is the architecture
+    search of `settings` on `device` unless `factory` builds another one.
     """
     if trials < 1:
         raise AutopatchError(f"--trials {trials} must be at least 1")
+    factory = factory if factory is not None else ArchitectureObjectiveFactory(settings, device=device)
     name = study_name or settings.default_study_name()
     url = storage_url or default_storage_url(out_dir, name, workers)
     check_storage_for_workers(url, workers)
@@ -272,7 +180,7 @@ def summarize(study: optuna.Study, storage_url: str) -> SearchSummary:
     trials = study.get_trials(deepcopy=False)
     counts = count_states(trials)
     return SearchSummary(
-        study_name=study.study_name,
+        study=study,
         storage_url=mask_password(storage_url),
         complete=counts[TrialState.COMPLETE],
         failed=counts[TrialState.FAIL],

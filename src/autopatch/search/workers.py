@@ -20,19 +20,17 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 import torch
-from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.trial import FrozenTrial, TrialState
 
 from autopatch.errors import AutopatchError
+from autopatch.search._optuna import heartbeat_thread
+from autopatch.search.definition import Objective, ObjectiveFactory, StudySettings, open_study
 from autopatch.search.evaluator import TrialFailed
 from autopatch.search.storage import Heartbeat, open_storage
-
-if TYPE_CHECKING:  # hints only: study.py imports this module, see run_worker
-    from autopatch.search.study import Objective, ObjectiveFactory, StudySettings
 
 FAIL_REASON_ATTR = "fail_reason"
 CONSTRAINT_ATTR = "constraint"
@@ -55,8 +53,6 @@ class WorkerJob:
 
 def run_worker(job: WorkerJob) -> int:
     """A worker of its own (another process or machine): build the objective, open the study, work."""
-    from autopatch.search.study import open_study  # here, not at the top: study.py imports this module
-
     objective = job.factory()
     storage = open_storage(job.storage_url, job.heartbeat)
     study = open_study(job.settings, job.study_name, storage, seed_offset=job.worker_index)
@@ -99,7 +95,7 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: Objective, j
     if _slots_taken_before(study, trial.number) >= job.trials:
         return _fail(study, trial, f"not run: {job.trials} trials were already complete or running")
     try:
-        with get_heartbeat_thread(trial._trial_id, study._storage):
+        with heartbeat_thread(study, trial):
             outcome = objective(trial)
     except TrialFailed as failure:
         return _fail(study, trial, failure.reason)

@@ -1,9 +1,10 @@
 """Segmenter: any registry encoder turned into a training-free anomaly segmenter (paper Algorithm 1).
 
-fit: encode the normal training images, patchify the chosen blocks, keep the patches as the memory
-bank (optionally greedy-coreset and/or random-fraction subsampled). predict: each test patch scores
-its squared L2 distance to the nearest bank patch; the map is bilinearly resized to the image size
-and optionally Gaussian-smoothed (PatchCore). Everything that touches pixels runs on one device.
+fit: encode the normal training images, aggregate the chosen blocks into patches, keep them as the
+memory bank (optionally greedy-coreset and/or random-fraction subsampled). predict: each test patch
+scores its squared L2 distance to the nearest bank patch; the map is bilinearly resized to the image
+size and optionally Gaussian-smoothed (PatchCore). Everything after the encoder is `PatchScorer`, the
+step search trials use too. Everything that touches pixels runs on one device.
 """
 
 from __future__ import annotations
@@ -14,18 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from autopatch.backbones import Encoder, create_encoder
 from autopatch.backbones.flops import count_flops
-from autopatch.bank import MemoryBank, greedy_coreset
+from autopatch.bank import MemoryBank
 from autopatch.device import resolve_device
 from autopatch.errors import AutopatchError
+from autopatch.features import AveragePatchify, PatchAggregation, create_aggregation
+from autopatch.features.encoding import encode_batch, prepared
 from autopatch.metrics import best_f1_threshold
-from autopatch.segmenter.aggregation import AveragePatchify, PatchAggregation, create_aggregation
 from autopatch.segmenter.model_file import load_model_file, save_model_file
-from autopatch.segmenter.smoothing import gaussian_smooth
+from autopatch.segmenter.scoring import PatchScorer
 
 
 class Segmenter:
@@ -69,16 +70,19 @@ class Segmenter:
         order = sorted(range(len(block_ids)), key=lambda i: strides[i])
         self.block_ids = [block_ids[i] for i in order]
         self.patch_sizes = [patch_sizes[i] for i in order]
-        # maps -> patch vectors: AutoPatch's patchify unless given (PatchCore's embedding, built for this order)
-        self.aggregation = aggregation if aggregation is not None else AveragePatchify(self.patch_sizes)
         self.image_size = int(image_size)
-        self.coreset = coreset
-        self.smoothing_sigma = None if smoothing_sigma is None else float(smoothing_sigma)
         self.device = resolve_device(device)
         self.seed = int(seed)
-        # channels_last: oneDNN's depthwise/1x1 kernels run ~1.5x faster on CPU (measured on Lite0)
-        self.encoder = encoder.truncated(max(self.block_ids)).to(self.device, memory_format=torch.channels_last).eval()
-        self.bank = MemoryBank(device=self.device, fraction=bank_fraction, seed=self.seed)
+        self.encoder = prepared(encoder.truncated(max(self.block_ids)), self.device)
+        # maps -> patch vectors: AutoPatch's patchify unless given (PatchCore's embedding, built for this order)
+        self.scorer = PatchScorer(
+            aggregation if aggregation is not None else AveragePatchify(self.patch_sizes),
+            MemoryBank(device=self.device, fraction=bank_fraction, seed=self.seed),
+            self.image_size,
+            coreset=coreset,
+            smoothing_sigma=None if smoothing_sigma is None else float(smoothing_sigma),
+            seed=self.seed,
+        )
         self.threshold: float | None = None
         self.metadata: dict[str, Any] = {}
         self._gflops: float | None = None
@@ -98,19 +102,32 @@ class Segmenter:
                 f"load them with image_size={size}"
             )
 
-    def _patch_batches(
+    @property
+    def bank(self) -> MemoryBank:
+        return self.scorer.bank
+
+    @property
+    def aggregation(self) -> PatchAggregation:
+        return self.scorer.aggregation
+
+    @property
+    def coreset(self) -> float | None:
+        return self.scorer.coreset
+
+    @property
+    def smoothing_sigma(self) -> float | None:
+        return self.scorer.smoothing_sigma
+
+    def _block_map_batches(
         self, images: torch.Tensor, batch_size: int, progress: bool, desc: str
-    ) -> Iterator[torch.Tensor]:
-        """Patch features [B, C, h, w] on the device, one batch of images at a time."""
+    ) -> Iterator[list[torch.Tensor]]:
+        """Block maps [B, C_i, h_i, w_i] of `block_ids` on the device, one batch of images at a time."""
         self._check_images(images)
         if batch_size < 1:
             raise AutopatchError(f"batch size {batch_size} must be a positive integer")
         starts = range(0, images.shape[0], batch_size)
         for start in tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False):
-            batch = images[start : start + batch_size].to(self.device, non_blocking=True)
-            x = self.encoder.normalize(batch).contiguous(memory_format=torch.channels_last)
-            maps = self.encoder.forward_features(x, self.block_ids)
-            yield self.aggregation(maps)
+            yield encode_batch(self.encoder, images[start : start + batch_size], self.block_ids)
 
     @property
     def feature_map_size(self) -> tuple[int, int]:
@@ -134,13 +151,8 @@ class Segmenter:
     @torch.inference_mode()
     def fit(self, images: torch.Tensor, batch_size: int = 32, progress: bool = False) -> Segmenter:
         """Memory bank from the patches of normal images uint8 [N,3,S,S]; returns self."""
-        batches = self._patch_batches(images, batch_size, progress, "encode")
-        rows = [p.permute(0, 2, 3, 1).reshape(-1, p.shape[1]) for p in batches]
-        patches = torch.cat(rows)
-        if self.coreset is not None and self.coreset < 1.0:
-            keep = greedy_coreset(patches, self.coreset, seed=self.seed, device=self.device, progress=progress)
-            patches = patches[keep.to(patches.device)]
-        self.bank.fit(patches)
+        rows = [self.scorer.rows(maps) for maps in self._block_map_batches(images, batch_size, progress, "encode")]
+        self.scorer.fit_rows(torch.cat(rows), progress=progress)
         return self
 
     @torch.inference_mode()
@@ -149,15 +161,10 @@ class Segmenter:
         size = self.image_size
         out = torch.empty(images.shape[0], size, size, dtype=torch.float32)
         start = 0
-        for patches in self._patch_batches(images, batch_size, progress, "predict"):
-            n, channels, h, w = patches.shape
-            distances = self.bank.nearest(patches.permute(0, 2, 3, 1).reshape(-1, channels))
-            maps = distances.view(n, 1, h, w).to(self.device, torch.float32)
-            maps = F.interpolate(maps, size=(size, size), mode="bilinear", align_corners=False).squeeze(1)
-            if self.smoothing_sigma is not None:
-                maps = gaussian_smooth(maps, self.smoothing_sigma)
-            out[start : start + n] = maps.cpu()
-            start += n
+        for maps in self._block_map_batches(images, batch_size, progress, "predict"):
+            scores = self.scorer.score(maps)
+            out[start : start + len(scores)] = scores.cpu()
+            start += len(scores)
         return out
 
     def fit_threshold(
@@ -232,7 +239,7 @@ class Segmenter:
             seed=bank_state.get("seed", 0),
             aggregation=aggregation,
         )
-        segmenter.bank = MemoryBank.from_state_dict(bank_state, device=segmenter.device)
+        segmenter.scorer.bank = MemoryBank.from_state_dict(bank_state, device=segmenter.device)
         segmenter.threshold = payload["threshold"]
         segmenter.metadata = dict(payload["metadata"])
         return segmenter

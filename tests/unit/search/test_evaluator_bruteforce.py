@@ -2,7 +2,6 @@
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -13,11 +12,12 @@ from autopatch.backbones.registry import register_encoder
 from autopatch.bank import MemoryBank
 from autopatch.bank.memory_bank import kept_indices
 from autopatch.data import Split, Splits
-from autopatch.features import patchify
+from autopatch.features import AveragePatchify, patchify
 from autopatch.features.cache import FeatureCache
 from autopatch.metrics import segmentation_metrics
 from autopatch.search.architecture import Architecture, ofa_block_prefix
-from autopatch.search.evaluator import TrialEvaluator, TrialFailed
+from autopatch.search.evaluator import PHASES, TrialEvaluator, TrialFailed
+from autopatch.segmenter.scoring import PatchScorer
 
 S = 32
 
@@ -175,15 +175,9 @@ def test_gflops_and_timings(splits):
     macs2 = 7 * 4 * 4 * 5 * 2 * 2
     assert shallow.gflops == pytest.approx(2 * macs1 / 1e9)
     assert deep.gflops == pytest.approx(2 * (macs1 + macs2) / 1e9)
-    assert set(deep.timings) == {"encode", "flops", "patchify", "bank", "knn", "metrics", "total"}
-    assert all(v >= 0 for v in deep.timings.values())
+    assert list(deep.timings) == [*PHASES, "total"]
+    assert deep.timings["total"] == sum(deep.timings[phase] for phase in PHASES)
     assert evaluator.cache.encodes == 2  # train and val encoded once for both trials
-
-
-def test_a_partial_bank_still_scores(splits):
-    arch = Architecture(PoolingEncoder.family, {}, (1,), (3,))
-    result = TrialEvaluator(splits, bank_fraction=0.25, seed=3).evaluate(arch)
-    assert all(np.isfinite(v) for v in result.metrics.values())
 
 
 def _old_partial_bank_metrics(splits, blocks, patch_sizes, fraction, seed):
@@ -216,7 +210,8 @@ def test_a_partial_bank_equals_full_patchify_then_the_bank_fraction(splits, bloc
         assert result.metrics[name] == pytest.approx(float(value), abs=1e-6), name
     # the same bank rows, in the same order (values equal up to float rounding of the bilinear taps)
     train_maps = evaluator.cache.block_maps(PoolingEncoder(), "train", splits.train.images, blocks)
-    kept = evaluator._bank_rows(train_maps, patch_sizes)
+    bank = MemoryBank(fraction=fraction, seed=seed)
+    kept = PatchScorer(AveragePatchify(patch_sizes), bank, S).fit(train_maps).bank.patches
     torch.testing.assert_close(kept, old_bank.patches, rtol=1e-6, atol=1e-6)
 
 

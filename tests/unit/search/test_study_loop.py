@@ -11,9 +11,9 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
+from autopatch.search import StudySettings, TrialOutcome, open_study, run_study
 from autopatch.search.evaluator import TrialFailed
 from autopatch.search.storage import Heartbeat, open_storage
-from autopatch.search.study import StudySettings, TrialOutcome, open_study, run_search
 
 FAST = Heartbeat(interval_s=1, grace_period_s=2, max_retry=2)
 
@@ -62,14 +62,14 @@ def states(trials) -> dict[TrialState, int]:
 
 def test_default_sqlite_study_resumes_to_the_exact_total_and_records_settings(tmp_path):
     s = settings(tmp_path, seed=3)
-    first = run_search(s, CheapFactory(), trials=4, out_dir=tmp_path, progress=False)
+    first = run_study(s, factory=CheapFactory(), trials=4, out_dir=tmp_path, progress=False)
     assert first.study_name == "toy-pretrained-k1-s3"
     assert (tmp_path / "toy-pretrained-k1-s3.db").is_file()
     assert first.complete == 4
-    second = run_search(s, CheapFactory(), trials=7, out_dir=tmp_path, progress=False)
+    second = run_study(s, factory=CheapFactory(), trials=7, out_dir=tmp_path, progress=False)
     assert second.complete == 7
     before = all_trials(tmp_path, first.study_name)
-    third = run_search(s, CheapFactory(), trials=7, out_dir=tmp_path, progress=False)  # finished: runs nothing
+    third = run_study(s, factory=CheapFactory(), trials=7, out_dir=tmp_path, progress=False)  # finished: runs nothing
     assert third.complete == 7 and len(all_trials(tmp_path, first.study_name)) == len(before)
     study = optuna.load_study(study_name=first.study_name, storage=f"sqlite:///{tmp_path / 'toy-pretrained-k1-s3.db'}")
     assert study.user_attrs == {**s.attrs()}
@@ -83,7 +83,7 @@ def test_default_sqlite_study_resumes_to_the_exact_total_and_records_settings(tm
 
 def test_failed_trials_keep_their_reason_and_the_study_goes_on(tmp_path):
     factory = CheapFactory(nan_band=(0.1, 0.35), oom_band=(0.35, 0.5))
-    summary = run_search(settings(tmp_path), factory, trials=6, out_dir=tmp_path, progress=False)
+    summary = run_study(settings(tmp_path), factory=factory, trials=6, out_dir=tmp_path, progress=False)
     trials = all_trials(tmp_path, summary.study_name)
     assert states(trials)[TrialState.COMPLETE] == 6
     for t in trials:
@@ -98,7 +98,9 @@ def test_failed_trials_keep_their_reason_and_the_study_goes_on(tmp_path):
 
 
 def test_max_gflops_is_an_optuna_constraint_and_bounds_the_front(tmp_path):
-    summary = run_search(settings(tmp_path, max_gflops=0.5), CheapFactory(), trials=8, out_dir=tmp_path, progress=False)
+    summary = run_study(
+        settings(tmp_path, max_gflops=0.5), factory=CheapFactory(), trials=8, out_dir=tmp_path, progress=False
+    )
     trials = [t for t in all_trials(tmp_path, summary.study_name) if t.state == TrialState.COMPLETE]
     for t in trials:
         assert t.user_attrs["constraint"] == pytest.approx(t.params["x"] - 0.5)
@@ -119,8 +121,8 @@ def test_a_stale_running_trial_is_failed_and_retried_before_the_total_is_reached
     orphan.suggest_float("x", 0.0, 1.0)
     orphan_x = orphan.params["x"] if orphan.params["x"] >= 0.1 else None
     start = time.monotonic()
-    summary = run_search(
-        s, CheapFactory(), trials=3, study_name="stale", storage_url=url, heartbeat=FAST, progress=False
+    summary = run_study(
+        s, factory=CheapFactory(), trials=3, study_name="stale", storage_url=url, heartbeat=FAST, progress=False
     )
     assert time.monotonic() - start < 30
     trials = optuna.load_study(study_name="stale", storage=open_storage(url, FAST)).get_trials()
@@ -135,7 +137,9 @@ def test_a_stale_running_trial_is_failed_and_retried_before_the_total_is_reached
 
 @pytest.mark.slow
 def test_three_journal_workers_reach_exactly_the_total(tmp_path):
-    summary = run_search(settings(tmp_path), CheapFactory(), trials=9, out_dir=tmp_path, workers=3, progress=False)
+    summary = run_study(
+        settings(tmp_path), factory=CheapFactory(), trials=9, out_dir=tmp_path, workers=3, progress=False
+    )
     assert (tmp_path / f"{summary.study_name}.journal").is_file()
     trials = all_trials(tmp_path, summary.study_name, suffix="journal")
     numbers = [t.number for t in trials]

@@ -9,6 +9,7 @@ import optuna
 import pytest
 
 from autopatch.errors import AutopatchError
+from autopatch.search import StudySettings, load_existing_study, open_study
 from autopatch.search.storage import (
     HeartbeatJournalStorage,
     check_storage_for_workers,
@@ -18,7 +19,6 @@ from autopatch.search.storage import (
     open_storage,
     url_scheme,
 )
-from autopatch.search.study import StudySettings, load_existing_study, open_study
 
 
 def one_line(error: pytest.ExceptionInfo) -> str:

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autopatch.baselines.patchcore_features import patchcore_embed, pool_channels
+from autopatch.features.patchcore import patchcore_embed, pool_channels
 
 
 def _original_patchcore_embed(maps, patch_size, pretrain_dim, target_dim):

@@ -1,4 +1,5 @@
-"""PatchCore's patch embedding (Roth et al. 2022), computed in the order that is cheapest.
+"""PatchCore's patch embedding (Roth et al. 2022), computed in the order that is cheapest (the `patchcore`
+aggregation of `features.aggregation`).
 
 The original (amazon-science/patchcore-inspection) unfolds each layer into 3x3 neighbourhoods, resizes the
 deeper layers' neighbourhoods to the first layer's grid, mean-pools every flattened neighbourhood to

@@ -1,0 +1,337 @@
+"""autopatch's Python API: what every `autopatch` sub-command does, callable from Python.
+
+`import autopatch` gives these names (loaded on first use). Each example runs as a doctest in CI on the
+bundled toy data (`demo_data_root()`), at small image sizes so they take seconds. `run_baseline`
+(PatchCore) and `run_experiment` (the paper's §5, configured by `ExperimentSettings`) are the
+`baselines` and `experiment` packages' own functions.
+
+>>> import autopatch
+>>> splits = autopatch.load_splits(autopatch.demo_data_root(), "hazelnut_toy", k=1, image_size=64)
+>>> len(splits.train), len(splits.val), len(splits.test)
+(22, 7, 19)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+
+import autopatch
+from autopatch.backbones import create_encoder
+from autopatch.baselines import BaselineResult, run_baseline
+from autopatch.data import load_splits
+from autopatch.deploy import PredictionReport, predict_files
+from autopatch.errors import AutopatchError
+from autopatch.experiment import ExperimentOutputs, ExperimentSettings, run_experiment
+from autopatch.report.pareto_plot import save_pareto_plot
+from autopatch.search import (
+    ExportResult,
+    SearchSummary,
+    StudySettings,
+    default_space,
+    existing_default_storage_url,
+    export_trial,
+    load_existing_study,
+    open_storage,
+    run_study,
+    select_trial,
+)
+from autopatch.segmenter import Segmenter, evaluate_on_split, fit_on_splits
+
+__all__ = [
+    "BaselineResult",
+    "DemoResult",
+    "ExperimentOutputs",
+    "ExperimentSettings",
+    "ExportResult",
+    "PredictionReport",
+    "SearchSummary",
+    "Segmenter",
+    "create_encoder",
+    "demo",
+    "demo_data_root",
+    "evaluate",
+    "export",
+    "fit",
+    "load_splits",
+    "load_study",
+    "predict",
+    "run_baseline",
+    "run_experiment",
+    "run_search",
+]
+
+DEMO_CATEGORY = "hazelnut_toy"
+DEMO_STUDY = "demo"
+
+
+def demo_data_root() -> Path:
+    """The bundled toy data, examples/data/hazelnut_toy of a source checkout (`make` installs it editable).
+
+    >>> (autopatch.demo_data_root() / "hazelnut_toy" / "train" / "good").is_dir()
+    True
+    """
+    return Path(autopatch.__file__).resolve().parents[2] / "examples" / "data" / DEMO_CATEGORY
+
+
+def fit(
+    data_root: str | Path,
+    category: str,
+    backbone: str,
+    blocks: list[int],
+    patch_sizes: list[int],
+    *,
+    k: int = 1,
+    image_size: int = 224,
+    coreset: float | None = None,
+    bank_fraction: float = 1.0,
+    smoothing_sigma: float | None = None,
+    device: str | torch.device = "auto",
+    weights: str | None = None,
+    batch_size: int = 32,
+    seed: int = 0,
+    progress: bool = False,
+) -> Segmenter:
+    """A Segmenter of `backbone`'s `blocks` (one patch size each): memory bank from the train split, pixel
+    threshold with the best F1 on the validation split (k anomalies per defect type). Save it with `.save`.
+
+    >>> model = autopatch.fit(autopatch.demo_data_root(), "hazelnut_toy", "efficientnet_lite0", [4, 8], [3, 3],
+    ...                       image_size=64)
+    >>> model.block_ids, model.bank.patches.shape
+    ([4, 8], torch.Size([1408, 152]))
+    >>> model.metadata["val"]["threshold"] == model.threshold
+    True
+    """
+    splits = load_splits(data_root, category, k, image_size=image_size)
+    encoder = create_encoder(backbone, pretrained=True, weights=weights)
+    segmenter = Segmenter(
+        encoder, blocks, patch_sizes, image_size, bank_fraction=bank_fraction, coreset=coreset,
+        smoothing_sigma=smoothing_sigma, device=device, seed=seed,
+    )  # fmt: skip
+    val = fit_on_splits(segmenter, splits, batch_size=batch_size, progress=progress)
+    segmenter.metadata = {
+        "category": category,
+        "k": k,
+        "architecture": f"{backbone} blocks={','.join(map(str, segmenter.block_ids))} "
+        f"patch_sizes={','.join(map(str, segmenter.patch_sizes))}",
+        "coreset": coreset,
+        "train_images": len(splits.train),
+        "val": val,
+    }
+    return segmenter
+
+
+def _model(model: Segmenter | str | Path, device: str | torch.device) -> Segmenter:
+    return model if isinstance(model, Segmenter) else Segmenter.load(model, device=device)
+
+
+def evaluate(
+    model: Segmenter | str | Path,
+    data_root: str | Path,
+    *,
+    category: str | None = None,
+    k: int | None = None,
+    device: str | torch.device = "auto",
+    batch_size: int = 32,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Test-split metrics of a model (or model file): rwap, ap, auroc, pauroc_0.3, aupro_0.3; f1, precision,
+    recall at its threshold; gflops; images_per_s. Category and k default to the ones it was fitted with.
+
+    >>> model = autopatch.fit(autopatch.demo_data_root(), "hazelnut_toy", "efficientnet_lite0", [4], [3],
+    ...                       image_size=64)
+    >>> metrics = autopatch.evaluate(model, autopatch.demo_data_root())
+    >>> metrics["images"], metrics["auroc"] > 0.9
+    (19, True)
+    """
+    segmenter = _model(model, device)
+    category = category or segmenter.metadata.get("category")
+    if not category:
+        raise AutopatchError(f"model {model} names no category; pass --category")
+    k = k if k is not None else int(segmenter.metadata.get("k", 1))
+    splits = load_splits(data_root, category, k, image_size=segmenter.image_size)
+    return {"category": category, "k": k,
+            **evaluate_on_split(segmenter, splits.test, batch_size=batch_size, progress=progress)}
+
+
+def run_search(
+    data_root: str | Path,
+    category: str,
+    *,
+    trials: int = 100,
+    space: str | None = None,
+    k: int = 1,
+    seed: int = 0,
+    image_size: int = 224,
+    bank_fraction: float = 1.0,
+    max_gflops: float | None = None,
+    oracle: bool = False,
+    study: str | None = None,
+    storage: str | None = None,
+    out: str | Path = "runs",
+    workers: int = 1,
+    device: str = "auto",
+    progress: bool = True,
+) -> SearchSummary:
+    """Run (or resume: the same call again) the (GFLOPs, validation rwAP) search until `trials` trials are
+    complete; returns the study and its Pareto front. Without `storage` the study is a file under `out`.
+
+    >>> import tempfile
+    >>> result = autopatch.run_search(autopatch.demo_data_root(), "hazelnut_toy", trials=3, image_size=64,
+    ...                           out=tempfile.mkdtemp(), progress=False)
+    >>> result.study_name, result.complete, len(result.front) >= 1
+    ('hazelnut_toy-pretrained-k1-s0', 3, True)
+    """
+    settings = StudySettings(
+        data_root=str(Path(data_root).resolve()), category=category, space=space or default_space(), k=k,
+        seed=seed, image_size=image_size, oracle=oracle, bank_fraction=bank_fraction, max_gflops=max_gflops,
+    )  # fmt: skip
+    return run_study(
+        settings, trials=trials, device=device, study_name=study, storage_url=storage, out_dir=out,
+        workers=workers, progress=progress,
+    )  # fmt: skip
+
+
+def load_study(name: str, *, storage: str | None = None, runs: str | Path = "runs") -> optuna.Study:
+    """A study `search` wrote: from `storage` (a URL), else its file under `runs`; nothing is created.
+
+    >>> autopatch.load_study("nothing-here", runs="/nonexistent")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    autopatch.errors.AutopatchError: no study file /nonexistent/nothing-here.db or .journal; run ...
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = storage or existing_default_storage_url(runs, name)
+    return load_existing_study(name, open_storage(url, create=False))
+
+
+def export(
+    study: optuna.Study | SearchSummary,
+    out: str | Path,
+    *,
+    trial: str | int = "best",
+    max_gflops: float | None = None,
+    coreset: float | None = None,
+    data_root: str | Path | None = None,
+    device: str = "auto",
+    batch_size: int = 32,
+    progress: bool = False,
+) -> ExportResult:
+    """Re-fit a trial ('best' = highest validation rwAP, within `max_gflops`) on the train split with the full
+    bank (or `coreset`), threshold it on val, save the model file `out` and score it on the test split.
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> found = autopatch.run_search(autopatch.demo_data_root(), "hazelnut_toy", trials=2, image_size=64,
+    ...                              out=folder, progress=False)
+    >>> exported = autopatch.export(found, folder / "model.pt")
+    >>> exported.path.is_file(), exported.test_metrics["images"]
+    (True, 19)
+    """
+    study = study.study if isinstance(study, SearchSummary) else study
+    chosen = select_trial(study.get_trials(deepcopy=False), trial, max_gflops)
+    return export_trial(
+        study, chosen, out, coreset=coreset, data_root=data_root, device=device, batch_size=batch_size,
+        progress=progress,
+    )  # fmt: skip
+
+
+def predict(
+    model: Segmenter | str | Path,
+    image_or_dir: str | Path,
+    out: str | Path,
+    *,
+    device: str | torch.device = "auto",
+    batch_size: int = 32,
+    progress: bool = False,
+) -> PredictionReport:
+    """Score an image or a folder of images: `<stem>.png` (image | overlay | mask outline) and `<stem>.npy`
+    (float32 score map) per image under `out`; unreadable files are reported, not fatal.
+
+    >>> import tempfile
+    >>> model = autopatch.fit(autopatch.demo_data_root(), "hazelnut_toy", "efficientnet_lite0", [4], [3],
+    ...                       image_size=64)
+    >>> report = autopatch.predict(model, autopatch.demo_data_root() / "hazelnut_toy" / "test" / "colour",
+    ...                            tempfile.mkdtemp())
+    >>> len(report.written), report.failures
+    (17, [])
+    """
+    return predict_files(_model(model, device), image_or_dir, out, batch_size=batch_size, progress=progress)
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What the demo left under `out`: the search's front, the plot, the exported model and its test files."""
+
+    out: Path
+    search: SearchSummary
+    pareto_plot: Path
+    export: ExportResult
+    evaluation: Path
+    heatmaps: Path
+    heatmap_count: int
+
+
+def demo(
+    out: str | Path,
+    *,
+    data_root: str | Path | None = None,
+    trials: int = 24,
+    image_size: int = 128,
+    bank_fraction: float = 0.5,
+    device: str = "auto",
+    log: Callable[[str], None] = print,
+    on_search: Callable[[SearchSummary], None] | None = None,
+    on_export: Callable[[ExportResult], None] | None = None,
+) -> DemoResult:
+    """`make demo`: search, Pareto plot, export of the best trial, its test metrics and heatmaps under `out`
+    (`data_root` None: the bundled data). Rerunning resumes: a finished search just reports its front.
+
+    `log` gets one line per step; `on_search` / `on_export` get the step's result as soon as it exists, so
+    a caller can show the front and the test metrics while the later steps still run.
+    """
+    root = Path(data_root or demo_data_root()).resolve()
+    if not (root / DEMO_CATEGORY).is_dir():
+        raise AutopatchError(
+            f"demo data {root / DEMO_CATEGORY} not found (the package is not a source checkout?); "
+            "pass --data FOLDER that contains hazelnut_toy"
+        )
+    out = Path(out)
+    log(f"[1/4] search: {trials} trials of the pretrained space on {root / DEMO_CATEGORY}")
+    summary = run_search(
+        root, DEMO_CATEGORY, trials=trials, space="pretrained", image_size=image_size, bank_fraction=bank_fraction,
+        study=DEMO_STUDY, out=out, device=device,
+    )  # fmt: skip
+    if on_search is not None:
+        on_search(summary)
+    trials_done = summary.study.get_trials(deepcopy=False)
+    plot = save_pareto_plot(trials_done, out / "pareto.png", title=f"{DEMO_CATEGORY}: {summary.complete} trials")
+    log(f"Pareto plot {plot}")
+
+    log("[2/4] export the best trial (highest validation rwAP), refit on the train split")
+    result = export(summary, out / "model.pt", device=device, progress=True)
+    if on_export is not None:
+        on_export(result)
+    evaluation = out / "evaluation.json"
+    record = {"trial": result.trial, "architecture": result.architecture, "val_threshold": result.val_threshold,
+              "test": result.test_metrics}
+    tmp = evaluation.with_name(evaluation.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    tmp.replace(evaluation)
+    log(f"[3/4] test metrics written to {evaluation}")
+
+    log("[4/4] heatmaps of the test images")
+    model = Segmenter.load(result.path, device=device)
+    heatmaps = out / "heatmaps"
+    written = 0
+    for folder in sorted(p for p in (root / DEMO_CATEGORY / "test").iterdir() if p.is_dir()):
+        written += len(predict(model, folder, heatmaps / folder.name).written)
+    log(f"{written} heatmap PNGs in {heatmaps}")
+    return DemoResult(out, summary, plot, result, evaluation, heatmaps, written)
