@@ -14,3 +14,25 @@ def bottle_root() -> Path:
     if not (root / "bottle").is_dir():
         pytest.skip(f"MVTec bottle not found at {root / 'bottle'} (shared dataset folder absent)")
     return root
+
+
+@pytest.fixture(scope="session")
+def sklearn_scores():
+    """`check(model_file, data_root, category, k=1)` -> (AP, AUROC, F1 at the stored threshold) of the saved
+    model's test-split maps by scikit-learn: the oracle for the numbers a command printed or wrote."""
+    from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
+
+    from autopatch.data import load_splits
+    from autopatch.segmenter import Segmenter
+
+    def check(model_file: Path, data_root: Path, category: str, k: int = 1) -> dict[str, float]:
+        model = Segmenter.load(model_file)
+        test = load_splits(data_root, category, k, image_size=model.image_size).test
+        scores = model.predict(test.images).numpy().ravel()
+        truth = test.masks.numpy().ravel().astype(bool)
+        result = {"AP": average_precision_score(truth, scores), "AUROC": roc_auc_score(truth, scores)}
+        if model.threshold is not None:
+            result["F1"] = f1_score(truth, scores >= model.threshold)
+        return result
+
+    return check

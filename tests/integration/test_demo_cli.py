@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import optuna
+import pytest
 import torch
 from PIL import Image
 
@@ -14,7 +15,9 @@ from autopatch.cli.main import main
 DATA = Path(__file__).resolve().parents[2] / "examples" / "data" / "hazelnut_toy"
 
 
-def test_demo_writes_front_model_evaluation_and_heatmaps_then_pareto_and_export_reuse_it(tmp_path, capsys):
+def test_demo_writes_front_model_evaluation_and_heatmaps_then_pareto_and_export_reuse_it(
+    tmp_path, capsys, sklearn_scores
+):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--trials", "2", "--image-size", "64", "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
@@ -25,7 +28,10 @@ def test_demo_writes_front_model_evaluation_and_heatmaps_then_pareto_and_export_
     assert len(complete) == 2
     assert Image.open(out / "pareto.png").format == "PNG"
     evaluation = json.loads((out / "evaluation.json").read_text())
-    assert 0.0 <= evaluation["test"]["rwap"] <= 1.0
+    oracle = sklearn_scores(out / "model.pt", DATA, "hazelnut_toy")  # the written metrics are the saved model's
+    assert evaluation["test"]["ap"] == pytest.approx(oracle["AP"], abs=1e-9)
+    assert evaluation["test"]["auroc"] == pytest.approx(oracle["AUROC"], abs=1e-9)
+    assert evaluation["test"]["f1"] == pytest.approx(oracle["F1"], abs=1e-9)
     assert evaluation["architecture"] == next(t for t in complete if t.number == evaluation["trial"]).user_attrs[
         "architecture"
     ]

@@ -13,15 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib import colormaps
 
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib import colormaps  # noqa: E402
-
-from autopatch.errors import AutopatchError  # noqa: E402
-from autopatch.report.heatmaps import OUTLINE_RGB, mask_outline, overlay  # noqa: E402
+from autopatch.data import NORMAL_TYPE
+from autopatch.errors import AutopatchError
+from autopatch.report.heatmaps import OUTLINE_RGB, mask_outline, overlay
+from autopatch.report.plotting import figure_grid, save_png
 
 
 @dataclass(frozen=True)
@@ -44,33 +42,29 @@ def save_pareto_fronts(
     path = Path(path)
     groups = list(dict.fromkeys(s.group for s in series))
     palette = colormaps["tab10"]
-    figure, axes = plt.subplots(figsize=(6.4, 4.4), dpi=120)
-    try:
-        labelled: set[str] = set()
-        for s in series:
-            if not s.points:
-                continue
-            gflops, rwap = zip(*sorted(s.points), strict=True)
-            label = None if s.group in labelled else s.group
-            labelled.add(s.group)
-            axes.plot(
-                gflops, [100.0 * r for r in rwap], marker="o", markersize=4, linewidth=1.2,
-                linestyle="--" if s.dashed else "-", color=palette(groups.index(s.group) % 10), label=label,
-            )  # fmt: skip
-        if baseline is not None:
-            name, cost, score = baseline
-            axes.scatter([cost], [100.0 * score], marker="*", s=160, color="black", label=name, zorder=3)
-        axes.set_xscale("log")
-        axes.set_xlabel("GFLOPs (encoder, one image, log scale)")
-        axes.set_ylabel("test rwAP (%)")
-        axes.set_title(title)
-        axes.grid(alpha=0.3, which="both")
-        if labelled or baseline is not None:
-            axes.legend(loc="best", fontsize="small")
-        figure.tight_layout()
-        figure.savefig(path, format="png")
-    finally:
-        plt.close(figure)
+    figure, axes = figure_grid(figsize=(6.4, 4.4), dpi=120)
+    labelled: set[str] = set()
+    for s in series:
+        if not s.points:
+            continue
+        gflops, rwap = zip(*sorted(s.points), strict=True)
+        label = None if s.group in labelled else s.group
+        labelled.add(s.group)
+        axes.plot(
+            gflops, [100.0 * r for r in rwap], marker="o", markersize=4, linewidth=1.2,
+            linestyle="--" if s.dashed else "-", color=palette(groups.index(s.group) % 10), label=label,
+        )  # fmt: skip
+    if baseline is not None:
+        name, cost, score = baseline
+        axes.scatter([cost], [100.0 * score], marker="*", s=160, color="black", label=name, zorder=3)
+    axes.set_xscale("log")
+    axes.set_xlabel("GFLOPs (encoder, one image, log scale)")
+    axes.set_ylabel("test rwAP (%)")
+    axes.set_title(title)
+    axes.grid(alpha=0.3, which="both")
+    if labelled or baseline is not None:
+        axes.legend(loc="best", fontsize="small")
+    save_png(figure, path)
     return path
 
 
@@ -85,7 +79,7 @@ class QualitativeLayout:
     height: int
 
 
-def choose_examples(types: Sequence[str], per_type: int, normal: str = "good") -> list[int]:
+def choose_examples(types: Sequence[str], per_type: int, normal: str = NORMAL_TYPE) -> list[int]:
     """Indices of the first `per_type` images of every defect type, types in first-seen order."""
     if per_type < 1:
         raise AutopatchError(f"images per defect type {per_type} must be at least 1")
@@ -117,26 +111,22 @@ def save_qualitative(
     if images.shape[0] != count or masks.shape[0] != count or any(m.shape[0] != count for m, _ in heatmaps.values()):
         raise AutopatchError(f"qualitative figure needs {count} images, masks and maps per method, one per row label")
     columns = ["image", "ground truth", *heatmaps]
-    figure, axes = plt.subplots(
-        count, len(columns), figsize=(cell_inches * len(columns), cell_inches * count + 0.3), dpi=100, squeeze=False
+    figure, axes = figure_grid(
+        count, len(columns), figsize=(cell_inches * len(columns), cell_inches * count + 0.3), dpi=100
     )
-    try:
-        for row in range(count):
-            image = images[row].astype(np.uint8)
-            truth = image.copy()
-            truth[mask_outline(masks[row])] = OUTLINE_RGB
-            panels = [image, truth] + [overlay(image, maps[row], *scale) for maps, scale in heatmaps.values()]
-            for column, panel in enumerate(panels):
-                axis = axes[row][column]
-                axis.imshow(panel)
-                axis.set_xticks([])
-                axis.set_yticks([])
-                if row == 0:
-                    axis.set_title(columns[column], fontsize="small")
-            axes[row][0].set_ylabel(row_labels[row], fontsize="small")
-        figure.tight_layout()
-        figure.savefig(path, format="png")
-        width, height = (int(round(v)) for v in figure.get_size_inches() * figure.dpi)
-    finally:
-        plt.close(figure)
+    for row in range(count):
+        image = images[row].astype(np.uint8)
+        truth = image.copy()
+        truth[mask_outline(masks[row])] = OUTLINE_RGB
+        panels = [image, truth] + [overlay(image, maps[row], *scale) for maps, scale in heatmaps.values()]
+        for column, panel in enumerate(panels):
+            axis = axes[row][column]
+            axis.imshow(panel)
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if row == 0:
+                axis.set_title(columns[column], fontsize="small")
+        axes[row][0].set_ylabel(row_labels[row], fontsize="small")
+    save_png(figure, path)
+    width, height = (int(round(v)) for v in figure.get_size_inches() * figure.dpi)
     return QualitativeLayout(path=path, rows=list(row_labels), columns=columns, width=width, height=height)

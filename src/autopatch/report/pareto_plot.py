@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+from optuna.trial import FrozenTrial
 
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-from optuna.trial import FrozenTrial  # noqa: E402
-
-from autopatch.errors import AutopatchError  # noqa: E402
-from autopatch.search.pareto import objectives, pareto_front, within_budget  # noqa: E402
+from autopatch.errors import AutopatchError
+from autopatch.report.plotting import figure_grid, save_png
+from autopatch.search.pareto import objectives, pareto_front, within_budget
 
 
 def save_pareto_plot(
@@ -24,24 +21,20 @@ def save_pareto_plot(
         raise AutopatchError(f"folder {path.parent} for the plot does not exist; create it or choose another --plot")
     points = [objectives(t) for t in within_budget(trials, max_gflops)]
     front = [objectives(t) for t in pareto_front(trials, max_gflops)]
-    figure, axes = plt.subplots(figsize=(6.4, 4.4), dpi=120)
-    try:
-        if points:
-            axes.scatter(*zip(*points, strict=True), s=14, color="0.7", label=f"trials ({len(points)})", zorder=1)
-        if front:
-            front_x, front_y = zip(*front, strict=True)
-            axes.step(front_x, front_y, where="post", color="tab:red", linewidth=1.2, zorder=2)
-            axes.scatter(front_x, front_y, s=30, color="tab:red", label=f"Pareto front ({len(front)})", zorder=3)
-        if max_gflops is not None:
-            axes.axvline(max_gflops, color="0.4", linestyle="--", linewidth=1, label=f"max {max_gflops} GFLOPs")
-        axes.set_xlabel("GFLOPs (encoder, one image)")
-        axes.set_ylabel("validation rwAP")
-        axes.set_title(title)
-        axes.grid(alpha=0.3)
-        if points:
-            axes.legend(loc="lower right")
-        figure.tight_layout()
-        figure.savefig(path, format="png")
-    finally:
-        plt.close(figure)
+    figure, axes = figure_grid(figsize=(6.4, 4.4), dpi=120)
+    if points:
+        axes.scatter(*zip(*points, strict=True), s=14, color="0.7", label=f"trials ({len(points)})", zorder=1)
+    if front:
+        front_x, front_y = zip(*front, strict=True)
+        axes.step(front_x, front_y, where="post", color="tab:red", linewidth=1.2, zorder=2)
+        axes.scatter(front_x, front_y, s=30, color="tab:red", label=f"Pareto front ({len(front)})", zorder=3)
+    if max_gflops is not None:
+        axes.axvline(max_gflops, color="0.4", linestyle="--", linewidth=1, label=f"max {max_gflops} GFLOPs")
+    axes.set_xlabel("GFLOPs (encoder, one image)")
+    axes.set_ylabel("validation rwAP")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    if points:
+        axes.legend(loc="lower right")
+    save_png(figure, path)
     return path

@@ -69,8 +69,12 @@ def test_duplicate_rows_are_never_selected_twice(lazy):
     assert len({tuple(r) for r in x[got[:5]].tolist()}) == 5  # the 5 distinct points come first
 
 
-def test_progress_bar_runs():
-    greedy_coreset(points(50, 4, seed=6), 0.2, progress=True)
+def test_progress_bar_is_shown_and_leaves_the_selection_unchanged(capsys):
+    x = points(50, 4, seed=6)
+    shown = greedy_coreset(x, 0.2, progress=True)
+    assert "coreset" in capsys.readouterr().err
+    assert torch.equal(shown, greedy_coreset(x, 0.2, progress=False))
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,7 @@ def assert_close_to_sklearn(scores: np.ndarray, masks: np.ndarray, types: list[s
     for name, value in expected.items():
         assert ours[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
     assert set(ours) == {"rwap", "ap", "auroc", "pauroc_0.3", "aupro_0.3"}
-    assert all(isinstance(value, float) and 0.0 <= value <= 1.0 for value in ours.values())
+    assert all(isinstance(value, float) for value in ours.values())
 
 
 @settings(max_examples=80, deadline=None)

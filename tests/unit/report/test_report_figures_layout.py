@@ -3,6 +3,8 @@ and that Figure 2 writes a PNG for fronts with and without a baseline."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +58,30 @@ def test_pareto_fronts_png(tmp_path: Path) -> None:
         FrontSeries("Test'", [(0.4, 0.9)], dashed=True),
         FrontSeries("k=2", []),
     ]
+    drawn = {}
     for baseline in (None, ("PatchCore wrn", 18.4, 0.81)):
         path = save_pareto_fronts(series, tmp_path / f"f{baseline is None}.png", "t", baseline)
         with Image.open(path) as png:
-            assert png.format == "PNG"
+            drawn[baseline is None] = np.asarray(png.convert("RGB"))
+    for pixels in drawn.values():
+        assert pixels.shape == (528, 768, 3)  # 6.4 x 4.4 inches at 120 dpi
+        for colour in ((0x1F, 0x77, 0xB4), (0xFF, 0x7F, 0x0E)):  # tab10 blue (k=1), orange (Test')
+            assert (pixels == colour).all(-1).sum() > 50
+        assert not (pixels == (0x2C, 0xA0, 0x2C)).all(-1).any()  # k=2 has no points: no green line
+    # the baseline star is the only solid black area beyond text and axes
+    black = {key: int((pixels < 30).all(-1).sum()) for key, pixels in drawn.items()}
+    assert black[False] > black[True] + 100
+
+
+def test_importing_and_drawing_keeps_the_users_matplotlib_backend(tmp_path: Path) -> None:
+    script = (
+        "import matplotlib; matplotlib.use('svg')\n"
+        "from autopatch.report.figures import FrontSeries, save_pareto_fronts\n"
+        "from autopatch.report.pareto_plot import save_pareto_plot\n"
+        f"save_pareto_fronts([FrontSeries('k=1', [(0.1, 0.5)])], {str(tmp_path / 'f.png')!r})\n"
+        f"save_pareto_plot([], {str(tmp_path / 'p.png')!r})\n"
+        "print(matplotlib.get_backend())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "svg"
+    assert Image.open(tmp_path / "f.png").format == Image.open(tmp_path / "p.png").format == "PNG"

@@ -179,7 +179,9 @@ def test_fit_and_evaluate_is_train_bank_val_threshold_test_metrics() -> None:
     alone = Segmenter(encoder, [0, 1], [3, 3], SIZE).fit(train)  # the threshold comes from val, not test
     assert result.val == pytest.approx(alone.fit_threshold(val, val_masks), rel=1e-5)
     assert result.test["threshold"] == result.val["threshold"]
-    assert result.test["gflops"] > 0 and result.test["images"] == 3
+    # 2 x MACs of the two strided 3x3 convs: 3->4 channels onto 16x16, 4->4 onto 8x8
+    assert result.test["gflops"] == pytest.approx(2 * (4 * 16 * 16 * 3 * 9 + 4 * 8 * 8 * 4 * 9) / 1e9)
+    assert result.test["images"] == 3
 
 
 def test_save_load_round_trip_gives_identical_scores(tmp_path: Path) -> None:
