@@ -27,7 +27,7 @@ import torch
 
 from autopatch.backbones import Encoder, create_encoder
 from autopatch.backbones.flops import count_flops
-from autopatch.backbones.ofa_mbv3 import DEPTHS, EXPAND_RATIOS, KERNEL_SIZES, N_ELASTIC_BLOCKS, N_STAGES, OFAMobileNetV3
+from autopatch.backbones.ofa import OFA_LAYOUT, OFAMobileNetV3
 
 
 def stride16_block(encoder: Encoder) -> int:
@@ -59,9 +59,9 @@ def time_batches(encoder: Encoder, block: int, images: torch.Tensor, batches: in
 def random_subnet(seed: int) -> dict[str, list[int]]:
     rng = random.Random(seed)
     return {
-        "ks": [rng.choice(KERNEL_SIZES) for _ in range(N_ELASTIC_BLOCKS)],
-        "e": [rng.choice(EXPAND_RATIOS) for _ in range(N_ELASTIC_BLOCKS)],
-        "d": [rng.choice(DEPTHS) for _ in range(N_STAGES)],
+        "ks": [rng.choice(OFA_LAYOUT.kernel_sizes) for _ in range(OFA_LAYOUT.elastic_blocks)],
+        "e": [rng.choice(OFA_LAYOUT.expand_ratios) for _ in range(OFA_LAYOUT.elastic_blocks)],
+        "d": [rng.choice(OFA_LAYOUT.depths) for _ in range(OFA_LAYOUT.stages)],
     }
 
 

@@ -12,6 +12,10 @@ from torch import nn
 
 from autopatch.errors import AutopatchError
 
+# torchvision's ImageNet normalisation (on [0, 1] pixels), shared by every family trained with it
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
 
 @dataclass(frozen=True)
 class BlockInfo:

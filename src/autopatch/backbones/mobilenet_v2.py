@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from autopatch.backbones.base import BlockInfo
+from autopatch.backbones.base import IMAGENET_MEAN, IMAGENET_STD, BlockInfo
 from autopatch.backbones.layers import FeaturesEncoder, conv_norm_act, features_block
 from autopatch.backbones.registry import register_encoder
 from autopatch.backbones.weights import Checkpoint, with_pretrained
@@ -64,8 +64,8 @@ class MobileNetV2(FeaturesEncoder):
     """MobileNetV2 (width 1.0), torchvision layout; `deepest_block=None` keeps the classifier."""
 
     family = "mobilenet_v2"
-    mean = (0.485, 0.456, 0.406)
-    std = (0.229, 0.224, 0.225)
+    mean = IMAGENET_MEAN
+    std = IMAGENET_STD
     native_resolution = 224
     all_blocks = _layers_and_blocks()[1]
 
@@ -75,7 +75,7 @@ class MobileNetV2(FeaturesEncoder):
         super().__init__(layers, classifier, deepest_block)
 
 
-@register_encoder("mobilenet_v2")
+@register_encoder("mobilenet_v2", checkpoint=lambda: IMAGENET_CHECKPOINT)
 def mobilenet_v2(
     pretrained: bool = True, weights: str | None = None, deepest_block: int | None = None
 ) -> MobileNetV2:

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autopatch.backbones.base import BlockInfo
+from autopatch.backbones.base import IMAGENET_MEAN, IMAGENET_STD, BlockInfo
 from autopatch.backbones.layers import FeaturesEncoder, conv_norm_act, features_block, make_divisible
 from autopatch.backbones.registry import register_encoder
 from autopatch.backbones.weights import Checkpoint, with_pretrained
@@ -95,8 +95,8 @@ class MobileNetV3Large(FeaturesEncoder):
     """MobileNetV3-Large (width 1.0), torchvision layout; `deepest_block=None` keeps the classifier."""
 
     family = "mobilenet_v3_large"
-    mean = (0.485, 0.456, 0.406)
-    std = (0.229, 0.224, 0.225)
+    mean = IMAGENET_MEAN
+    std = IMAGENET_STD
     native_resolution = 224
     all_blocks = _layers_and_blocks()[1]
 
@@ -111,7 +111,7 @@ class MobileNetV3Large(FeaturesEncoder):
         super().__init__(layers, classifier, deepest_block)
 
 
-@register_encoder("mobilenet_v3_large")
+@register_encoder("mobilenet_v3_large", checkpoint=lambda: IMAGENET_CHECKPOINT)
 def mobilenet_v3_large(
     pretrained: bool = True, weights: str | None = None, deepest_block: int | None = None
 ) -> MobileNetV3Large:

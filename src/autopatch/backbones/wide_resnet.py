@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autopatch.backbones.base import BlockInfo, Encoder
+from autopatch.backbones.base import IMAGENET_MEAN, IMAGENET_STD, BlockInfo, Encoder
 from autopatch.backbones.layers import copy_weights_into, deepest_requested, no_classifier_error, truncation_point
 from autopatch.backbones.registry import register_encoder
 from autopatch.backbones.weights import Checkpoint, with_pretrained
@@ -64,8 +64,8 @@ class WideResNet50(Encoder):
     """WideResNet-50-2 with torchvision key names; truncation drops the layers after `deepest_block`."""
 
     family = "wide_resnet50_2"
-    mean = (0.485, 0.456, 0.406)
-    std = (0.229, 0.224, 0.225)
+    mean = IMAGENET_MEAN
+    std = IMAGENET_STD
     native_resolution = 224
     all_blocks = tuple(
         BlockInfo(id=i, name=f"layer{i}", stage=i, stride=2 ** (i + 1), channels=_PLANES[i - 1] * _EXPANSION)
@@ -118,7 +118,7 @@ class WideResNet50(Encoder):
         return copy_weights_into(WideResNet50(deepest_block=deepest_block), self)
 
 
-@register_encoder("wide_resnet50_2")
+@register_encoder("wide_resnet50_2", checkpoint=lambda: IMAGENET_CHECKPOINT)
 def wide_resnet50_2(
     pretrained: bool = True, weights: str | None = None, deepest_block: int | None = None
 ) -> WideResNet50:

@@ -4,8 +4,10 @@ In the `pretrained` space the encoder weights never change between trials, only 
 read and how they are pooled. Encoding the split images is then the same work every trial; caching
 the block maps turns a trial into pooling + 1-NN search only.
 
-Entries are keyed by (encoder family, encoder config, split name, block id). A cache therefore
-serves one set of weights (one evaluator); OFA sub-networks with another setting are another config.
+Entries are keyed by `block_key`: (encoder family, what the block's output depends on, split name,
+block id). For a fixed encoder that is its config; for an OFA sub-network it is its setting up to that
+block only, so a trial that changes only patch sizes or later stages reuses the maps. A cache serves one
+set of weights (one evaluator).
 Maps are stored in `dtype` (float16 by default: half the memory; the rounding, ~1e-3 relative, is
 far below the differences between patches that the 1-NN distance measures) on the images' device,
 and handed out as float32. When the total would exceed `max_bytes`, the least recently used maps
@@ -16,11 +18,12 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 
-from autopatch.backbones.base import Encoder
+from autopatch.backbones import OFA_LAYOUT, Encoder
 from autopatch.errors import AutopatchError
 from autopatch.features.encoding import ENCODE_BATCH_SIZE, encode_images
 
@@ -30,6 +33,13 @@ from autopatch.features.encoding import ENCODE_BATCH_SIZE, encode_images
 DEFAULT_MAX_BYTES = 2 * 2**30
 
 CacheKey = Hashable
+
+
+def block_key(family: str, config: Mapping[str, Any], split: str, block: int) -> CacheKey:
+    """The cache key of `block`'s map of image set `split` from the network (`family`, `config`)."""
+    if OFA_LAYOUT.is_family(family):
+        return (family, OFA_LAYOUT.block_prefix(dict(config), block), split, int(block))
+    return (family, json.dumps(dict(config), sort_keys=True), split, int(block))
 
 
 class FeatureCache:
@@ -92,27 +102,36 @@ class FeatureCache:
 
     def block_maps(
         self,
-        encoder: Encoder,
+        encoder: Encoder | Callable[[], Encoder],
         split: str,
         images: torch.Tensor,
         block_ids: Sequence[int],
         encode_blocks: Iterable[int] = (),
+        *,
+        network: tuple[str, Mapping[str, Any]] | None = None,
     ) -> list[torch.Tensor]:
-        """float32 maps of `block_ids` (in that order) of a fixed encoder for uint8 `images` named `split`.
+        """float32 maps of `block_ids` (in that order) of an encoder with fixed weights for uint8 `images`
+        named `split`.
 
-        On a miss the encoder runs once over all images up to the deepest of `block_ids` and
-        `encode_blocks`, and stores every one of those blocks: pass all blocks later trials may
-        want so the images are encoded once per study. Keys: (family, config, split, block).
+        `encoder` is the network, or a function that builds it only on a miss; then `network` =
+        (family, config) names it for the keys (default: the encoder's own). On a miss the encoder runs
+        once over all images up to the deepest of `block_ids` and `encode_blocks`, and stores every one of
+        those blocks: pass all blocks later trials may want so the images are encoded once per study.
         """
-        identity = (encoder.family, json.dumps(encoder.config(), sort_keys=True), split)
-        keys = [(*identity, int(b)) for b in block_ids]
+        if network is None:
+            if not isinstance(encoder, Encoder):
+                raise ValueError("block_maps needs `network` when the encoder is built lazily")
+            network = (encoder.family, encoder.config())
+        family, config = network
+        keys = [block_key(family, config, split, b) for b in block_ids]
         found = self.get(keys)
         if found is not None:
             return found
         wanted = sorted({int(b) for b in block_ids} | {int(b) for b in encode_blocks})
-        fresh = dict(zip(wanted, encode_images(encoder, images, wanted, self.batch_size, self.dtype), strict=True))
+        net = encoder if isinstance(encoder, Encoder) else encoder()
+        fresh = dict(zip(wanted, encode_images(net, images, wanted, self.batch_size, self.dtype), strict=True))
         self.encodes += 1
-        self.put({(*identity, b): fresh[b] for b in wanted}, protect=keys)
+        self.put({block_key(family, config, split, b): fresh[b] for b in wanted}, protect=keys)
         return [fresh[int(b)].float() for b in block_ids]
 
     @staticmethod

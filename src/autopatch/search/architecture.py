@@ -20,40 +20,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from autopatch.backbones import BlockInfo, Encoder, create_encoder
+from autopatch.backbones import OFA_LAYOUT, BlockInfo, Encoder, create_encoder
 from autopatch.errors import AutopatchError
 
-OFA_PREFIX = "ofa_mbv3_"
-OFA_STAGES = 5
-OFA_BLOCKS_PER_STAGE = 4
 MAX_PATCH_SIZE = 16
-
-
-def ofa_stage_blocks(stage: int) -> list[int]:
-    """Global ids of OFA-MobileNetV3 stage 1..5 (the supernet's block_group_info; block 0 is the stem block)."""
-    first = OFA_BLOCKS_PER_STAGE * (stage - 1) + 1
-    return list(range(first, first + OFA_BLOCKS_PER_STAGE))
-
-
-def ofa_stage(block_id: int) -> int:
-    """The stage 1..5 holding OFA block 1..20."""
-    return (block_id - 1) // OFA_BLOCKS_PER_STAGE + 1
-
-
-def ofa_block_prefix(config: dict[str, Any], block_id: int) -> tuple[tuple[int, int, int], ...]:
-    """(block, kernel, expand) of every active OFA block up to `block_id`: exactly what that block's
-    output depends on, so two settings with the same prefix give the same map (the cache key)."""
-    prefix = []
-    for stage in range(1, ofa_stage(block_id) + 1):
-        for block in ofa_stage_blocks(stage)[: config["d"][stage - 1]]:
-            if block <= block_id:
-                prefix.append((block, config["ks"][block - 1], config["e"][block - 1]))
-    return tuple(prefix)
-
-
-def is_ofa(encoder: str) -> bool:
-    """True for the Once-for-All supernet families, whose setting (ks, e, d) is part of the architecture."""
-    return encoder.startswith(OFA_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -111,14 +81,14 @@ class Architecture:
         blocks = encoder_blocks(self.encoder, _config_key(self.encoder_config))
         channels = {info.id: info.channels for info in blocks}
         patch = dict(zip(self.block_ids, self.patch_sizes, strict=True))
-        if not is_ofa(self.encoder):
+        if not OFA_LAYOUT.is_family(self.encoder):
             parts = [f"B{b};P{patch[b]};W{channels[b]}" for b in self.block_ids]
             return " | ".join([self.encoder, *parts])
         ks, e = self.encoder_config["ks"], self.encoder_config["e"]
-        parts = [_ofa_width_tag(self.encoder)]
-        for stage in range(1, ofa_stage(self.deepest_block) + 1):
-            first = ofa_stage_blocks(stage)[0]  # the setting lists index blocks 1..20 as positions 0..19
-            chosen = [b for b in self.block_ids if ofa_stage(b) == stage]
+        parts = [f"ofa_w{OFA_LAYOUT.width(self.encoder)}"]
+        for stage in range(1, OFA_LAYOUT.stage_of(self.deepest_block) + 1):
+            first = OFA_LAYOUT.stage_blocks(stage)[0]  # the setting lists index blocks 1..20 as positions 0..19
+            chosen = [b for b in self.block_ids if OFA_LAYOUT.stage_of(b) == stage]
             setting = f"E{e[first - 1]};K{ks[first - 1]}"
             if chosen:
                 b = chosen[0]
@@ -126,10 +96,6 @@ class Architecture:
             else:
                 parts.append(f"S{stage}:{setting}")
         return " | ".join(parts)
-
-
-def _ofa_width_tag(encoder: str) -> str:
-    return "ofa_" + encoder.rsplit("_", 1)[-1]
 
 
 def _config_key(config: dict[str, Any]) -> str:

@@ -17,15 +17,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from autopatch.backbones import Encoder, create_encoder
+from autopatch.backbones import OFA_LAYOUT, Encoder, SupernetPool, create_encoder
 from autopatch.backbones.flops import count_flops
 from autopatch.bank import MemoryBank
 from autopatch.data import Split, Splits
 from autopatch.features import AveragePatchify
 from autopatch.features.cache import FeatureCache
-from autopatch.features.encoding import encode_images, prepared
+from autopatch.features.encoding import prepared
 from autopatch.metrics import segmentation_metrics
-from autopatch.search.architecture import Architecture, is_ofa, ofa_block_prefix
+from autopatch.search.architecture import Architecture
 from autopatch.search.spaces import extractable_blocks
 from autopatch.segmenter.scoring import PatchScorer
 
@@ -77,7 +77,7 @@ class TrialEvaluator:
         self._masks = scored.masks.numpy()
         self._types = list(scored.types)
         self._encoders: dict[str, Encoder] = {}
-        self._supernets: dict[str, Any] = {}
+        self._supernets = SupernetPool(pretrained, weights, self.device)
         self._gflops: dict[tuple[Any, ...], float] = {}
 
     def warm_cache(self, encoders: list[str]) -> dict[str, float]:
@@ -85,13 +85,13 @@ class TrialEvaluator:
         encoder would otherwise pay); seconds per encoder. OFA encoders are skipped (never cached)."""
         seconds = {}
         for name in encoders:
-            if is_ofa(name):
+            if OFA_LAYOUT.is_family(name):
                 continue
             start = perf_counter()
             encoder = self._fixed_encoder(name)
             blocks = extractable_blocks(name)
-            for split in ("train", "scored"):
-                self.cache.block_maps(encoder, split, self._images[split], blocks[:1], encode_blocks=blocks)
+            for split in ("train", "scored"):  # keyed as the trials of this encoder ask for them
+                self.cache.block_maps(encoder, split, self._images[split], blocks[:1], blocks, network=(name, {}))
             seconds[name] = perf_counter() - start
         return seconds
 
@@ -146,35 +146,27 @@ class TrialEvaluator:
         return TrialResult(metrics=metrics, gflops=gflops, timings=timings)
 
     def _block_maps(self, arch: Architecture) -> tuple[Encoder | None, list[torch.Tensor], list[torch.Tensor]]:
-        """Block maps of `arch` for train and scored images, and the encoder that computed them
-        (None for an OFA setting whose maps were all cached)."""
-        if is_ofa(arch.encoder):
-            return self._ofa_block_maps(arch)
-        encoder = self._fixed_encoder(arch.encoder)
-        extra = extractable_blocks(arch.encoder)
-        maps = [
-            self.cache.block_maps(encoder, name, self._images[name], arch.block_ids, encode_blocks=extra)
-            for name in ("train", "scored")
-        ]
-        return encoder, *maps
+        """Block maps of `arch` for train and scored images, and the encoder that computed them (None when
+        every map came from the cache). A fixed encoder is encoded once at all its extractable blocks; an
+        OFA sub-network is built only on a miss, and its maps are keyed by its setting up to each block,
+        so a trial that reuses the same network up to its blocks (say, with other patch sizes) skips it."""
+        built: list[Encoder] = []
 
-    def _ofa_block_maps(self, arch: Architecture) -> tuple[Encoder | None, list[torch.Tensor], list[torch.Tensor]]:
-        """OFA maps are cached per (width, setting prefix up to the block): a later trial that reuses
-        the same network up to its blocks (say, with other patch sizes) skips the encoder entirely."""
-        keys = {
-            name: [(arch.encoder, ofa_block_prefix(arch.encoder_config, b), name, b) for b in arch.block_ids]
+        def encoder() -> Encoder:
+            if not built:
+                built.append(self._encoder(arch))
+            return built[0]
+
+        extra = () if OFA_LAYOUT.is_family(arch.encoder) else extractable_blocks(arch.encoder)
+        network = (arch.encoder, arch.encoder_config)
+        train, scored = (
+            self.cache.block_maps(encoder, name, self._images[name], arch.block_ids, extra, network=network)
             for name in ("train", "scored")
-        }
-        cached = {name: self.cache.get(keys[name]) for name in keys}
-        if all(maps is not None for maps in cached.values()):
-            return None, cached["train"], cached["scored"]
-        encoder = self._ofa_subnet(arch)
-        maps = {}
-        for name in ("train", "scored"):
-            fresh = encode_images(encoder, self._images[name], arch.block_ids, dtype=self.cache.dtype)
-            self.cache.put(dict(zip(keys[name], fresh, strict=True)), protect=keys[name])
-            maps[name] = [m.float() for m in fresh]
-        return encoder, maps["train"], maps["scored"]
+        )
+        return (built[0] if built else None), train, scored
+
+    def _encoder(self, arch: Architecture) -> Encoder:
+        return self._ofa_subnet(arch) if OFA_LAYOUT.is_family(arch.encoder) else self._fixed_encoder(arch.encoder)
 
     def _fixed_encoder(self, name: str) -> Encoder:
         if name not in self._encoders:
@@ -184,27 +176,16 @@ class TrialEvaluator:
 
     def _ofa_subnet(self, arch: Architecture) -> Encoder:
         """Slice the trial's sub-network out of the one supernet kept per width."""
-        from autopatch.backbones.ofa_mbv3 import OFAMobileNetV3, checkpoint_path
-
-        if arch.encoder not in self._supernets:
-            width = float(arch.encoder.rsplit("_w", 1)[-1])
-            supernet = OFAMobileNetV3(width)
-            if self.pretrained or self.weights is not None:
-                supernet.load_checkpoint(checkpoint_path(width, self.weights))
-            self._supernets[arch.encoder] = supernet.to(self.device).eval()
-        supernet = self._supernets[arch.encoder]
-        config = arch.encoder_config
-        supernet.set_active_subnet(config["ks"], config["e"], config["d"])
-        return prepared(supernet.materialize(arch.deepest_block), self.device)
+        return prepared(self._supernets.subnet(arch.encoder, arch.encoder_config, arch.deepest_block), self.device)
 
     def _count_gflops(self, arch: Architecture, encoder: Encoder | None) -> float:
         """FLOPs depend only on the network up to the deepest block (for OFA: on its setting prefix)."""
-        if is_ofa(arch.encoder):
-            key: tuple[Any, ...] = (arch.encoder, ofa_block_prefix(arch.encoder_config, arch.deepest_block))
+        if OFA_LAYOUT.is_family(arch.encoder):
+            key: tuple[Any, ...] = (arch.encoder, OFA_LAYOUT.block_prefix(arch.encoder_config, arch.deepest_block))
         else:
             key = (arch.encoder, arch.deepest_block)
         if key not in self._gflops:
-            network = encoder if encoder is not None else self._ofa_subnet(arch)
+            network = encoder if encoder is not None else self._encoder(arch)
             self._gflops[key] = count_flops(network, [arch.deepest_block], self.image_size) / 1e9
         return self._gflops[key]
 

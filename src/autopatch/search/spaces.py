@@ -17,21 +17,10 @@ from functools import cache
 
 import optuna
 
-from autopatch.backbones.weights import weights_present
+from autopatch.backbones import OFA_LAYOUT, is_pretrained_available
 from autopatch.errors import AutopatchError
-from autopatch.search.architecture import (
-    MAX_PATCH_SIZE,
-    OFA_BLOCKS_PER_STAGE,
-    OFA_STAGES,
-    Architecture,
-    encoder_blocks,
-    ofa_stage_blocks,
-)
+from autopatch.search.architecture import MAX_PATCH_SIZE, Architecture, encoder_blocks
 
-OFA_SUPERNETS = ("ofa_mbv3_d234_e346_k357_w1.0", "ofa_mbv3_d234_e346_k357_w1.2")
-OFA_KERNEL_SIZES = (3, 5, 7)
-OFA_EXPAND_RATIOS = (3, 4, 6)
-OFA_MIN_DEPTH = 2
 PRETRAINED_ENCODERS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 OPTIONAL_PRETRAINED_ENCODERS = ("mobilenet_v2",)  # only when its checkpoint is already local
 # Stride-2 maps are left out of the pretrained space: OFA's searchable stages start at stride 4 too,
@@ -72,23 +61,25 @@ class OFASpace(SearchSpace):
         self.expand_ratio = expand_ratio
 
     def suggest(self, trial: optuna.Trial) -> Architecture | None:
-        supernet = self.supernet or trial.suggest_categorical("supernet_name", list(OFA_SUPERNETS))
+        supernet = self.supernet or trial.suggest_categorical("supernet_name", list(OFA_LAYOUT.families))
         ks: list[int] = []
         e: list[int] = []
         d: list[int] = []
         block_ids: list[int] = []
         patch_sizes: list[int] = []
-        for index in range(OFA_STAGES):
-            blocks = ofa_stage_blocks(index + 1)
-            kernel = self.kernel_size or trial.suggest_int(f"stage_{index}_kernel_size", 3, 7, step=2)
+        for index in range(OFA_LAYOUT.stages):
+            blocks = OFA_LAYOUT.stage_blocks(index + 1)
+            kernel = self.kernel_size or trial.suggest_int(
+                f"stage_{index}_kernel_size", min(OFA_LAYOUT.kernel_sizes), max(OFA_LAYOUT.kernel_sizes), step=2
+            )
             expand = self.expand_ratio or trial.suggest_categorical(
-                f"stage_{index}_expand_ratio", list(OFA_EXPAND_RATIOS)
+                f"stage_{index}_expand_ratio", list(OFA_LAYOUT.expand_ratios)
             )
             block = trial.suggest_categorical(f"stage_{index}_block", [None, *blocks])
             patch = trial.suggest_int(f"stage_{index}_patch_size", 1, MAX_PATCH_SIZE)
-            ks += [kernel] * OFA_BLOCKS_PER_STAGE
-            e += [expand] * OFA_BLOCKS_PER_STAGE
-            depth = OFA_MIN_DEPTH
+            ks += [kernel] * OFA_LAYOUT.blocks_per_stage
+            e += [expand] * OFA_LAYOUT.blocks_per_stage
+            depth = min(OFA_LAYOUT.depths)
             if block is not None:
                 depth = max(depth, blocks.index(block) + 1)
                 block_ids.append(block)
@@ -162,15 +153,7 @@ def extractable_blocks(encoder: str) -> tuple[int, ...]:
 
 def available_pretrained_encoders() -> tuple[str, ...]:
     """Lite0-2 (weights ship as pip packages) plus MobileNetV2 when its checkpoint is local."""
-    from autopatch.backbones.mobilenet_v2 import IMAGENET_CHECKPOINT
-
-    present = weights_present(IMAGENET_CHECKPOINT.filename)
-    return PRETRAINED_ENCODERS + (OPTIONAL_PRETRAINED_ENCODERS if present else ())
-
-
-def ofa_weights_present() -> bool:
-    """Both OFA supernet checkpoints are on this machine (the `ofa` space uses both widths)."""
-    return all(weights_present(name) for name in OFA_SUPERNETS)  # the checkpoint file is named as the net
+    return PRETRAINED_ENCODERS + tuple(name for name in OPTIONAL_PRETRAINED_ENCODERS if is_pretrained_available(name))
 
 
 SPACE_NAMES = ("ofa", "ofa-fixed", "pretrained")
@@ -181,7 +164,7 @@ def get_space(name: str) -> SearchSpace:
     if name == "ofa":
         return OFASpace()
     if name == "ofa-fixed":
-        return OFASpace("ofa-fixed", supernet=OFA_SUPERNETS[1], kernel_size=7, expand_ratio=6)
+        return OFASpace("ofa-fixed", supernet=OFA_LAYOUT.family(1.2), kernel_size=7, expand_ratio=6)
     if name == "pretrained":
         return PretrainedSpace()
     raise AutopatchError(f"unknown search space {name!r}; choose one of: {', '.join(SPACE_NAMES)}")
@@ -189,4 +172,4 @@ def get_space(name: str) -> SearchSpace:
 
 def default_space() -> str:
     """'ofa' when the OFA supernet weights are already local, else 'pretrained' (works offline)."""
-    return "ofa" if ofa_weights_present() else "pretrained"
+    return "ofa" if all(is_pretrained_available(name) for name in OFA_LAYOUT.families) else "pretrained"

@@ -16,20 +16,17 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from autopatch.backbones import OFA_LAYOUT
 from autopatch.backbones.flops import count_flops
 from autopatch.data import load_splits
 from autopatch.device import resolve_device
 from autopatch.errors import AutopatchError
-from autopatch.search.architecture import Architecture, build_encoder, ofa_stage_blocks
+from autopatch.search.architecture import Architecture, build_encoder
 from autopatch.search.definition import ObjectiveFactory, StudySettings, TrialOutcome, open_study
 from autopatch.search.evaluator import TrialEvaluator, TrialFailed
 from autopatch.search.pareto import pareto_front
 from autopatch.search.progress import SearchProgress
 from autopatch.search.spaces import (
-    OFA_EXPAND_RATIOS,
-    OFA_KERNEL_SIZES,
-    OFA_STAGES,
-    OFA_SUPERNETS,
     OFASpace,
     PretrainedSpace,
     SearchSpace,
@@ -163,12 +160,11 @@ def smallest_architectures(space: SearchSpace) -> list[Architecture]:
     if isinstance(space, PretrainedSpace):
         return [Architecture(name, {}, (pretrained_stages(name)[0][0],), (1,)) for name in space.encoders]
     if isinstance(space, OFASpace):
-        kernel = space.kernel_size or min(OFA_KERNEL_SIZES)
-        expand = space.expand_ratio or min(OFA_EXPAND_RATIOS)
-        blocks = OFA_STAGES * len(ofa_stage_blocks(1))
-        config = {"ks": [kernel] * blocks, "e": [expand] * blocks, "d": [2] * OFA_STAGES}
-        supernets = [space.supernet] if space.supernet else list(OFA_SUPERNETS)
-        return [Architecture(name, config, (ofa_stage_blocks(1)[0],), (1,)) for name in supernets]
+        kernel = space.kernel_size or min(OFA_LAYOUT.kernel_sizes)
+        expand = space.expand_ratio or min(OFA_LAYOUT.expand_ratios)
+        config = OFA_LAYOUT.uniform_setting(kernel, expand, min(OFA_LAYOUT.depths))
+        supernets = [space.supernet] if space.supernet else list(OFA_LAYOUT.families)
+        return [Architecture(name, config, (OFA_LAYOUT.stage_blocks(1)[0],), (1,)) for name in supernets]
     raise AutopatchError(f"space {space.name!r} has no known smallest architecture; drop --max-gflops")
 
 

@@ -28,7 +28,7 @@ NATIVE = {"efficientnet_lite0": 224, "efficientnet_lite1": 240, "efficientnet_li
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_packaged_checkpoint_loads_strictly_with_identical_keys(name) -> None:
     model = create_encoder(name)  # strict load inside
-    checkpoint = load_state_dict_file(type(model).packaged_checkpoint())
+    checkpoint = load_state_dict_file(type(model).checkpoint().path())
     assert [(k, tuple(v.shape)) for k, v in model.state_dict().items()] == [
         (k, tuple(v.shape)) for k, v in checkpoint.items()
     ]
@@ -100,6 +100,6 @@ def test_missing_weights_package_names_the_pip_command(monkeypatch) -> None:
 
 
 def test_weights_file_of_another_variant_is_rejected() -> None:
-    other = create_encoder("efficientnet_lite1", pretrained=False).packaged_checkpoint()
+    other = create_encoder("efficientnet_lite1", pretrained=False).checkpoint().path()
     with pytest.raises(AutopatchError, match="fails its checksum"):
         create_encoder("efficientnet_lite0", weights=str(other))

@@ -13,7 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from autopatch.backbones import create_encoder
 from autopatch.backbones.flops import count_flops
-from autopatch.backbones.ofa_mbv3 import OFAMobileNetV3, OFASubnet, family_name
+from autopatch.backbones.ofa import OFA_LAYOUT, OFAMobileNetV3, OFASubnet
 
 FIXTURE = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "ofa_mbv3_reference.pt"
 WIDTHS = (1.0, 1.2)
@@ -116,7 +116,7 @@ def test_truncation_keeps_earlier_maps_drops_parameters_and_rebuilds_from_config
     last = full.blocks[-1].id
     assert count_flops(truncated, [deepest], 64) == count_flops(full, [deepest], 64) < count_flops(full, [last], 64)
 
-    rebuilt = create_encoder(family_name(width), pretrained=False, **truncated.config())
+    rebuilt = create_encoder(OFA_LAYOUT.family(width), pretrained=False, **truncated.config())
     assert isinstance(rebuilt, OFASubnet)
     shapes = lambda model: {k: v.shape for k, v in model.state_dict().items()}  # noqa: E731
     assert shapes(rebuilt) == shapes(truncated)

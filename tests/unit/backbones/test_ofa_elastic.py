@@ -7,11 +7,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from autopatch.backbones import create_encoder
-from autopatch.backbones.ofa_dynamic_layers import DynamicSeparableConv2d, middle_channels, se_channels
-from autopatch.backbones.ofa_mbv3 import ConvBNAct, OFAMobileNetV3, OFASubnet, family_name
+from autopatch.backbones.ofa import OFA_LAYOUT, OFAMobileNetV3, OFASubnet
+from autopatch.backbones.ofa.dynamic_layers import DynamicSeparableConv2d, middle_channels, se_channels
+from autopatch.backbones.ofa.layers import ConvBNAct
 from autopatch.errors import AutopatchError
 
-W10 = family_name(1.0)
+W10 = OFA_LAYOUT.family(1.0)
 SETTING = {"ks": [3, 5, 7, 3] * 5, "e": [3, 4, 6, 4] * 5, "d": [2, 3, 4, 2, 3]}
 
 

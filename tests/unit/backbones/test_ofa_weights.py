@@ -7,17 +7,18 @@ official checkpoint layout and the expected git blob id is pointed at that file.
 import hashlib
 import urllib.error
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
-from autopatch.backbones import create_encoder, ofa_mbv3
-from autopatch.backbones.ofa_mbv3 import OFAMobileNetV3, family_name
+from autopatch.backbones import create_encoder, ofa
+from autopatch.backbones.ofa import OFA_LAYOUT, OFAMobileNetV3
 from autopatch.errors import AutopatchError
 
 FIXTURE = Path(__file__).resolve().parents[3] / ".." / "shared" / "fixtures" / "ofa_mbv3_reference.pt"
-W12 = family_name(1.2)
+W12 = OFA_LAYOUT.family(1.2)
 
 
 def _git_blob_sha1(path: Path) -> str:
@@ -40,8 +41,13 @@ def no_weights_dir(monkeypatch, tmp_path):
 
 def _write_checkpoint(path: Path, state: dict, monkeypatch) -> Path:
     torch.save({"state_dict": state, "epoch": 0}, path)
-    monkeypatch.setitem(ofa_mbv3._GIT_BLOBS, 1.2, _git_blob_sha1(path))
+    _accept(path, monkeypatch)
     return path
+
+
+def _accept(path: Path, monkeypatch) -> None:
+    """Make `path` the published w1.2 checkpoint (its checksum), as a download of it would be."""
+    monkeypatch.setitem(ofa.CHECKPOINTS, 1.2, replace(ofa.CHECKPOINTS[1.2], checksum=f"gitsha1:{_git_blob_sha1(path)}"))
 
 
 def test_pretrained_factory_loads_legacy_named_checkpoint_and_reproduces_reference(
@@ -80,7 +86,7 @@ def test_local_file_with_the_wrong_checksum_is_rejected(tmp_path, no_weights_dir
 def test_checkpoint_without_state_dict_or_with_wrong_keys_is_a_one_line_error(tmp_path, monkeypatch, no_weights_dir):
     path = tmp_path / "bare.pth"
     torch.save({"weights": {}}, path)
-    monkeypatch.setitem(ofa_mbv3._GIT_BLOBS, 1.2, _git_blob_sha1(path))
+    _accept(path, monkeypatch)
     with pytest.raises(AutopatchError, match="no 'state_dict' entry"):
         create_encoder(W12, weights=str(path))
     state = OFAMobileNetV3(1.0).state_dict()  # the other width: same keys, wrong shapes

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autopatch.backbones import OFA_LAYOUT
 from autopatch.backbones.base import BlockInfo, Encoder
 from autopatch.backbones.registry import register_encoder
 from autopatch.bank import MemoryBank
@@ -15,7 +16,7 @@ from autopatch.data import Split, Splits
 from autopatch.features import AveragePatchify, patchify
 from autopatch.features.cache import FeatureCache
 from autopatch.metrics import segmentation_metrics
-from autopatch.search.architecture import Architecture, ofa_block_prefix
+from autopatch.search.architecture import Architecture
 from autopatch.search.evaluator import PHASES, TrialEvaluator, TrialFailed
 from autopatch.segmenter.scoring import PatchScorer
 
@@ -236,7 +237,6 @@ def test_out_of_memory_fails_the_trial(splits):
 
 @pytest.mark.slow  # builds OFA supernets and sub-networks (~20 s on a busy CPU)
 def test_ofa_trials_slice_one_supernet_and_reuse_cached_setting_prefixes(splits):
-    import autopatch.backbones.ofa_mbv3  # noqa: F401  (registers the OFA families)
     from autopatch.backbones import create_encoder
     from autopatch.backbones.flops import count_flops
 
@@ -247,19 +247,19 @@ def test_ofa_trials_slice_one_supernet_and_reuse_cached_setting_prefixes(splits)
     evaluator = TrialEvaluator(splits, pretrained=False, cache=FeatureCache(dtype=torch.float32))
     first = evaluator.evaluate(Architecture(family, small, (3, 7), (3, 3)))
     evaluator.evaluate(Architecture(family, large, (12,), (3,)))
-    assert list(evaluator._supernets) == [family]  # one supernet, re-sliced per trial
+    assert list(evaluator._supernets.loaded) == [family]  # one supernet, re-sliced per trial
     for config, blocks in [(small, (3, 7)), (large, (12,))]:
         reference = create_encoder(family, pretrained=False, **config)
-        assert evaluator._gflops[(family, ofa_block_prefix(config, blocks[-1]))] == pytest.approx(
+        assert evaluator._gflops[(family, OFA_LAYOUT.block_prefix(config, blocks[-1]))] == pytest.approx(
             count_flops(reference, list(blocks), S) / 1e9
         )
     entries = len(evaluator.cache)
     # same network up to block 7 (later stages differ), other patch sizes: every map comes from the cache
     later_differs = {"ks": [3] * 12 + [7] * 8, "e": [3] * 12 + [6] * 8, "d": [3, 3, 2, 4, 4]}
-    evaluator._supernets.clear()  # a cache miss would now need a supernet and fail the equality below
+    evaluator._supernets.loaded.clear()  # a cache miss would now need a supernet and fail the equality below
     torch.manual_seed(1)
     reused = evaluator.evaluate(Architecture(family, later_differs, (3, 7), (1, 5)))
-    assert len(evaluator.cache) == entries and not evaluator._supernets
+    assert len(evaluator.cache) == entries and not evaluator._supernets.loaded
     assert reused.gflops == pytest.approx(first.gflops)
     # the cached maps are those of the first supernet: a fresh evaluator with that supernet agrees
     torch.manual_seed(0)

@@ -5,9 +5,8 @@ import json
 import pytest
 import torch
 
-import autopatch.backbones.ofa_mbv3  # noqa: F401  (registers the OFA families)
 from autopatch.errors import AutopatchError
-from autopatch.search.architecture import Architecture, build_encoder, ofa_block_prefix
+from autopatch.search.architecture import Architecture, build_encoder
 
 W12 = "ofa_mbv3_d234_e346_k357_w1.2"
 
@@ -59,14 +58,3 @@ def test_build_encoder_truncates_at_the_deepest_block():
     assert [b.id for b in encoder.blocks][-1] == 6
     maps = encoder.forward_features(torch.zeros(1, 3, 64, 64), [2, 6])
     assert [m.shape[1] for m in maps] == [24, 80]
-
-
-def test_ofa_block_prefix_lists_the_active_blocks_up_to_the_block():
-    config = _ofa_arch().encoder_config  # d = [2, 2, 3, 2, 2]
-    # stage 1 runs blocks 1, 2 (K5 E3); stage 2 runs 5, 6 (K7 E4); stage 3 runs 9, 10, 11 (K3 E6)
-    assert ofa_block_prefix(config, 6) == ((1, 5, 3), (2, 5, 3), (5, 7, 4), (6, 7, 4))
-    assert ofa_block_prefix(config, 10) == ((1, 5, 3), (2, 5, 3), (5, 7, 4), (6, 7, 4), (9, 3, 6), (10, 3, 6))
-    deeper_stage_1 = dict(config, d=[3, 2, 3, 2, 2])
-    assert ofa_block_prefix(deeper_stage_1, 6) != ofa_block_prefix(config, 6)
-    later_kernel = dict(config, ks=config["ks"][:8] + [5] * 12)
-    assert ofa_block_prefix(later_kernel, 6) == ofa_block_prefix(config, 6)
