@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install clean
+.PHONY: demo test test-fast lint install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# the inner loop: unit tests without PostgreSQL, real data or slow ones (about 35 s on 2 cores)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not realdata and not postgres" tests/unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

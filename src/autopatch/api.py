@@ -29,6 +29,7 @@ from autopatch.data import load_splits
 from autopatch.deploy import PredictionReport, predict_files
 from autopatch.errors import AutopatchError
 from autopatch.experiment import ExperimentOutputs, ExperimentSettings, run_experiment
+from autopatch.files import write_text
 from autopatch.report.pareto_plot import save_pareto_plot
 from autopatch.search import (
     ExportResult,
@@ -322,9 +323,7 @@ def demo(
     evaluation = out / "evaluation.json"
     record = {"trial": result.trial, "architecture": result.architecture, "val_threshold": result.val_threshold,
               "test": result.test_metrics}
-    tmp = evaluation.with_name(evaluation.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
-    tmp.replace(evaluation)
+    write_text(evaluation, json.dumps(record, indent=2))
     log(f"[3/4] test metrics written to {evaluation}")
 
     log("[4/4] heatmaps of the test images")

@@ -21,7 +21,7 @@ from autopatch.errors import AutopatchError
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 """File name endings (compared case-insensitively) treated as images; other files are ignored."""
 
-NORMAL_TYPE = "good"
+NORMAL_TYPE = "good"  # the type of a normal image (MVTec's folder name); every other type is a defect
 MASK_SUFFIX = "_mask"
 
 

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from autopatch.data import IMAGE_EXTENSIONS, load_readable_images
 from autopatch.errors import AutopatchError
+from autopatch.files import atomic_path
 from autopatch.report.heatmaps import save_prediction_png
 from autopatch.segmenter.segmenter import Segmenter
 
@@ -67,6 +68,7 @@ def predict_files(
         for path, image, score in zip(readable.paths, readable.images.numpy(), scores, strict=True):
             png = save_prediction_png(out_dir / f"{stems[path]}.png", image, score, segmenter.threshold)
             npy = out_dir / f"{stems[path]}.npy"
-            np.save(npy, score.astype(np.float32))
+            with atomic_path(npy) as tmp:
+                np.save(tmp, score.astype(np.float32))
             report.written.append((path, png, npy))
     return report

@@ -2,7 +2,8 @@
 
 from autopatch.experiment.datasets import Dataset, pair_datasets
 from autopatch.experiment.records import ExperimentResults, FrontPoint, RunRecord
-from autopatch.experiment.runner import ExperimentOutputs, ExperimentRunner, ExperimentSettings, run_experiment
+from autopatch.experiment.runner import ExperimentOutputs, ExperimentRunner, run_experiment
+from autopatch.experiment.settings import ExperimentSettings
 from autopatch.experiment.tables import architecture_table, metric_table, rwap_gflops_table, write_tables
 
 __all__ = [

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
+
+from autopatch.experiment.datasets import Dataset
+from autopatch.files import write_text
+
+CACHE_VERSION = 1
 
 
 class ResultCache:
@@ -13,6 +19,15 @@ class ResultCache:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
+
+    @staticmethod
+    def entry(kind: str, dataset: Dataset, label: str | None = None, **fields: Any) -> tuple[str, dict[str, Any]]:
+        """Name and key of one result of `dataset`: the key records what produced it (cache version, data
+        folder, category and `fields`); the name is `<kind>-<dataset>-<label>`, by default a digest of the key,
+        so equal inputs share one entry whichever search asked for it."""
+        key = {"version": CACHE_VERSION, "root": str(dataset.root.resolve()), "category": dataset.category, **fields}
+        label = label or hashlib.sha1(json.dumps(key, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+        return f"{kind}-{dataset.slug}-{label}", key
 
     def load(self, name: str, key: dict[str, Any]) -> dict[str, Any] | None:
         path = self.folder / f"{name}.json"
@@ -25,10 +40,7 @@ class ResultCache:
         return stored["payload"] if stored.get("key") == _jsonable(key) else None
 
     def save(self, name: str, key: dict[str, Any], payload: dict[str, Any]) -> None:
-        path = self.folder / f"{name}.json"
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps({"key": _jsonable(key), "payload": payload}, indent=1), encoding="utf-8")
-        tmp.replace(path)
+        write_text(self.folder / f"{name}.json", json.dumps({"key": _jsonable(key), "payload": payload}, indent=1))
 
     def scores_path(self, name: str) -> Path:
         return self.folder / f"{name}.scores.npy"

@@ -11,6 +11,9 @@ describe the same model. On a CPU the 1-NN search over a full bank of stride-4 p
 everything (bottle at 224 px: ~600k bank rows), so a fraction such as 0.1 is what makes a CPU run of
 many trials feasible; 1 (the default) gives the deployable `export` model's numbers.
 
+Settings and the searches they imply are in `settings`, cache entries in `cache`, the figures of one
+dataset in `figures`; this module runs the steps.
+
 Resumable at every step: searches are Optuna studies (a finished one is reused, a partial one resumed by
 the search-study API), and every re-fit or baseline result is a JSON file under `<out>/cache` whose key
 records what produced it; a rerun recomputes only what is missing or was produced differently. The Test'
@@ -20,7 +23,6 @@ its chosen trial is scored on the shared test split like every other column: an 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -31,13 +33,14 @@ import numpy as np
 import optuna
 from optuna.trial import FrozenTrial
 
-from autopatch.backbones import Encoder, create_encoder, list_encoders
+from autopatch.backbones import Encoder, create_encoder
 from autopatch.baselines import build_patchcore, describe
 from autopatch.data import Splits, load_splits
 from autopatch.device import resolve_device
 from autopatch.errors import AutopatchError
 from autopatch.experiment.cache import ResultCache
 from autopatch.experiment.datasets import Dataset, pair_datasets
+from autopatch.experiment.figures import pareto_figure, qualitative_figure
 from autopatch.experiment.records import (
     BASELINE,
     BEST,
@@ -49,14 +52,10 @@ from autopatch.experiment.records import (
     RunRecord,
     method_name,
 )
+from autopatch.experiment.settings import ExperimentSettings, SearchSpec
 from autopatch.experiment.tables import write_tables
-from autopatch.report.figures import (
-    FrontSeries,
-    QualitativeLayout,
-    choose_examples,
-    save_pareto_fronts,
-    save_qualitative,
-)
+from autopatch.files import atomic_path, write_text
+from autopatch.report.figures import QualitativeLayout
 from autopatch.report.pareto_plot import save_pareto_plot
 from autopatch.search.architecture import Architecture
 from autopatch.search.definition import StudySettings, open_study
@@ -66,49 +65,6 @@ from autopatch.search.storage import default_storage_url, open_storage
 from autopatch.search.study import run_study
 from autopatch.segmenter import Segmenter, fit_and_evaluate
 
-CACHE_VERSION = 1
-HOLDOUT_ANOMALIES = 4  # the data module's default: k = 1, 2, 4 share one test split
-
-
-@dataclass(frozen=True)
-class ExperimentSettings:
-    """Everything `autopatch experiment` takes; `baseline` None skips the baseline (and Figure 3)."""
-
-    data_roots: tuple[str, ...]
-    categories: tuple[str, ...]
-    out: str
-    ks: tuple[int, ...] = (1, 2, 4)
-    seeds: tuple[int, ...] = (0, 1, 2)
-    trials: int = 100
-    space: str = "pretrained"
-    max_gflops: float | None = None
-    baseline: str | None = "wide_resnet50_2"
-    baseline_layers: tuple[int, ...] | None = None
-    baseline_coreset: float = 0.1
-    image_size: int = 224
-    bank_fraction: float = 1.0
-    storage: str | None = None
-    device: str = "auto"
-    batch_size: int = 32
-    examples_per_type: int = 2
-
-    def __post_init__(self) -> None:
-        if not self.ks or min(self.ks) < 1 or len(set(self.ks)) != len(self.ks):
-            raise AutopatchError(f"--k {list(self.ks)} must be distinct positive integers, e.g. 1,2,4")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise AutopatchError(f"--seeds {list(self.seeds)} must be distinct integers, e.g. 0,1,2")
-        if self.trials < 1:
-            raise AutopatchError(f"--trials {self.trials} must be at least 1")
-        if self.examples_per_type < 1:
-            raise AutopatchError(f"--examples-per-type {self.examples_per_type} must be at least 1")
-        if not 0.0 < self.bank_fraction <= 1.0:
-            raise AutopatchError(f"--bank-fraction {self.bank_fraction} must be in (0, 1], e.g. 0.1")
-        if not 0.0 < self.baseline_coreset <= 1.0:
-            raise AutopatchError(f"--baseline-coreset {self.baseline_coreset} must be in (0, 1], e.g. 0.1")
-        if self.baseline is not None and self.baseline not in list_encoders():
-            names = ", ".join(list_encoders())
-            raise AutopatchError(f"--baseline {self.baseline!r} is not a registry encoder; choose {names} or none")
-
 
 @dataclass
 class ExperimentOutputs:
@@ -117,16 +73,6 @@ class ExperimentOutputs:
     results: ExperimentResults
     files: list[Path] = field(default_factory=list)
     qualitative: dict[str, QualitativeLayout] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class SearchSpec:
-    """One search of a dataset: its column (method), k of the validation split, seed, oracle or not."""
-
-    method: str
-    k: int
-    seed: int
-    oracle: bool
 
 
 class ExperimentRunner:
@@ -143,7 +89,6 @@ class ExperimentRunner:
         self.cache = ResultCache(self.out / "cache")
         self.device = resolve_device(settings.device)
         self.datasets = pair_datasets(settings.data_roots, settings.categories)
-        self.holdout = max(HOLDOUT_ANOMALIES, *settings.ks)
         self._encoders: dict[str, Encoder] = {}
         self._splits: dict[int, Splits] = {}
 
@@ -153,7 +98,7 @@ class ExperimentRunner:
         s = self.settings
         methods = [method_name(k) for k in s.ks] + [ORACLE]
         baseline_name = f"PatchCore {s.baseline}" if s.baseline else None
-        outputs = ExperimentOutputs(ExperimentResults(methods, baseline_name, setup=self.setup()))
+        outputs = ExperimentOutputs(ExperimentResults(methods, baseline_name, setup=s.setup()))
         for dataset in self.datasets:
             self._splits = {}
             figure_scores = self._run_dataset(dataset, outputs)
@@ -162,24 +107,6 @@ class ExperimentRunner:
         outputs.files += write_tables(outputs.results, self.out, s.max_gflops)
         outputs.files.append(self._write_results(outputs.results))
         return outputs
-
-    def setup(self) -> str:
-        """One line under every table: what each search and re-fit was run with."""
-        s = self.settings
-        seeds = ",".join(map(str, s.seeds))
-        return (
-            f"{s.space} space, {s.trials} complete trials per search, seeds {seeds}, {s.image_size} px, "
-            f"memory-bank fraction {s.bank_fraction:g}"
-        )
-
-    def searches(self) -> list[SearchSpec]:
-        """Per seed: one search per k, then the Test' search (validated on the test anomalies from min(k))."""
-        s = self.settings
-        specs = []
-        for seed in s.seeds:
-            specs += [SearchSpec(method_name(k), k, seed, False) for k in s.ks]
-            specs.append(SearchSpec(ORACLE, min(s.ks), seed, True))
-        return specs
 
     def _run_dataset(self, dataset: Dataset, outputs: ExperimentOutputs) -> dict[str, np.ndarray]:
         """Baseline, searches and re-fits of one dataset into `outputs`; returns Figure 3's test score maps
@@ -193,9 +120,9 @@ class ExperimentRunner:
                 RunRecord(dataset.label, BASELINE, None, BASELINE, payload["architecture"], payload["gflops"],
                           payload["metrics"], images_per_s=payload["images_per_s"])
             )  # fmt: skip
-            figure_scores[f"PatchCore {s.baseline}"] = np.load(self.cache.scores_path(self._baseline_name(dataset)))
+            figure_scores[f"PatchCore {s.baseline}"] = np.load(self.cache.scores_path(self._baseline_entry(dataset)[0]))
         figure_search = SearchSpec(method_name(s.ks[0]), s.ks[0], s.seeds[0], False)
-        for spec in self.searches():
+        for spec in s.searches():
             study = self._study(dataset, spec)
             trials = study.get_trials(deepcopy=False)
             front = pareto_front(trials)
@@ -275,8 +202,9 @@ class ExperimentRunner:
 
     def _splits_for(self, dataset: Dataset, k: int) -> Splits:
         if k not in self._splits:
+            s = self.settings
             self._splits[k] = load_splits(
-                dataset.root, dataset.category, k, image_size=self.settings.image_size, holdout_anomalies=self.holdout
+                dataset.root, dataset.category, k, image_size=s.image_size, holdout_anomalies=s.holdout
             )
         return self._splits[k]
 
@@ -287,18 +215,17 @@ class ExperimentRunner:
             self._encoders[key] = create_encoder(arch.encoder, pretrained=True, **arch.encoder_config).eval()
         return self._encoders[key]
 
+    def _entry(self, kind: str, dataset: Dataset, k: int, label: str | None = None, **fields: Any) -> tuple[str, dict]:
+        """Cache name and key of a result on the splits of (`dataset`, `k`), at this run's image size."""
+        s = self.settings
+        return self.cache.entry(kind, dataset, label, k=k, holdout=s.holdout, image_size=s.image_size, **fields)
+
     def _refit_entry(self, dataset: Dataset, spec: SearchSpec, trial: FrozenTrial) -> tuple[str, dict[str, Any]]:
-        """Cache name and key of a re-fit. They depend on what is fitted, not on which study found it, so an
-        architecture found by several searches (the k and Test' searches of a seed start with the same random
-        trials) is fitted once."""
-        key = {
-            "version": CACHE_VERSION, "root": str(dataset.root.resolve()), "category": dataset.category,
-            "k": spec.k, "holdout": self.holdout, "image_size": self.settings.image_size,
-            "bank_fraction": self.settings.bank_fraction, "seed": spec.seed,
-            "architecture": trial_architecture(trial).to_dict(),
-        }  # fmt: skip
-        digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode("utf-8")).hexdigest()[:16]
-        return f"refit-{dataset.slug}-{digest}", key
+        """A re-fit depends on what is fitted, not on which study found it, so an architecture found by several
+        searches (the k and Test' searches of a seed start with the same random trials) is fitted once."""
+        architecture = trial_architecture(trial).to_dict()
+        return self._entry("refit", dataset, spec.k, bank_fraction=self.settings.bank_fraction, seed=spec.seed,
+                           architecture=architecture)  # fmt: skip
 
     def _refit(
         self, dataset: Dataset, spec: SearchSpec, study_name: str, trial: FrozenTrial, keep_scores: bool
@@ -323,7 +250,8 @@ class ExperimentRunner:
         """Fit on train, threshold on val, metrics on test (and the test score maps saved when named)."""
         evaluation = fit_and_evaluate(segmenter, splits, batch_size=self.settings.batch_size)
         if scores_name is not None:
-            np.save(self.cache.scores_path(scores_name), evaluation.test_scores.astype(np.float32))
+            with atomic_path(self.cache.scores_path(scores_name)) as tmp:
+                np.save(tmp, evaluation.test_scores.astype(np.float32))
         result = evaluation.test
         return {
             "gflops": float(result["gflops"]),
@@ -334,18 +262,16 @@ class ExperimentRunner:
 
     # --- baseline --------------------------------------------------------------------------------
 
-    def _baseline_name(self, dataset: Dataset) -> str:
-        return f"baseline-{dataset.slug}-{self.settings.baseline}"
+    def _baseline_entry(self, dataset: Dataset) -> tuple[str, dict[str, Any]]:
+        s = self.settings
+        layers = list(s.baseline_layers) if s.baseline_layers else None
+        return self._entry("baseline", dataset, min(s.ks), s.baseline, backbone=s.baseline, layers=layers,
+                           coreset=s.baseline_coreset)  # fmt: skip
 
     def _baseline(self, dataset: Dataset) -> dict[str, Any]:
         s = self.settings
-        name = self._baseline_name(dataset)
-        k = min(s.ks)
-        key = {
-            "version": CACHE_VERSION, "root": str(dataset.root.resolve()), "category": dataset.category, "k": k,
-            "holdout": self.holdout, "image_size": s.image_size, "backbone": s.baseline,
-            "layers": list(s.baseline_layers) if s.baseline_layers else None, "coreset": s.baseline_coreset,
-        }  # fmt: skip
+        name, key = self._baseline_entry(dataset)
+        k = key["k"]
         cached = self.cache.load(name, key)
         if cached is not None and self.cache.scores_path(name).is_file():
             return cached
@@ -360,37 +286,15 @@ class ExperimentRunner:
     # --- figures and the record file -------------------------------------------------------------
 
     def _figures(self, dataset: Dataset, outputs: ExperimentOutputs, scores: dict[str, np.ndarray]) -> list[Path]:
-        results = outputs.results
-        series = {}
-        for point in results.fronts:
-            if point.dataset == dataset.label:
-                series.setdefault((point.method, point.seed), []).append((point.gflops, point.test_rwap))
-        fronts = [FrontSeries(method, points, dashed=method == ORACLE) for (method, _), points in series.items()]
-        baseline = next((r for r in results.records if r.dataset == dataset.label and r.method == BASELINE), None)
-        star = (results.baseline_name or BASELINE, baseline.gflops, baseline.metrics["rwap"]) if baseline else None
-        files = [
-            save_pareto_fronts(
-                fronts, self.out / f"figure2_pareto_{dataset.slug}.png",
-                title=f"{dataset.label}: test rwAP of each search's validation Pareto front", baseline=star,
-            )
-        ]  # fmt: skip
+        files = [pareto_figure(dataset, outputs.results, self.out)]
         if len(scores) == 2:  # the baseline and AutoPatch
-            layout = self._qualitative(dataset, scores)
+            test = self._splits_for(dataset, min(self.settings.ks)).test
+            layout = qualitative_figure(dataset, test, scores, self.out, self.settings.examples_per_type)
             outputs.qualitative[dataset.label] = layout
             files.append(layout.path)
         else:
             self.log(f"[{dataset.label}] no baseline: the qualitative figure (baseline vs AutoPatch) is skipped")
         return files
-
-    def _qualitative(self, dataset: Dataset, scores: dict[str, np.ndarray]) -> QualitativeLayout:
-        """Figure 3: the first few test images of each defect type; every method scaled by its test min/max."""
-        test = self._splits_for(dataset, min(self.settings.ks)).test
-        rows = choose_examples(test.types, self.settings.examples_per_type)
-        heatmaps = {key: (maps[rows], (float(maps.min()), float(maps.max()))) for key, maps in scores.items()}
-        return save_qualitative(
-            self.out / f"figure3_qualitative_{dataset.slug}.png", test.images[rows].numpy(), test.masks[rows].numpy(),
-            heatmaps, [f"{test.types[i]}: {test.paths[i].name}" for i in rows],
-        )  # fmt: skip
 
     def _write_results(self, results: ExperimentResults) -> Path:
         path = self.out / "results.json"
@@ -401,8 +305,7 @@ class ExperimentRunner:
             "records": [r.to_dict() for r in results.records],
             "fronts": [p.to_dict() for p in results.fronts],
         }
-        path.write_text(json.dumps(data, indent=1), encoding="utf-8")
-        return path
+        return write_text(path, json.dumps(data, indent=1))
 
 
 def run_experiment(

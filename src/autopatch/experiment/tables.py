@@ -29,6 +29,7 @@ from autopatch.experiment.records import (
     ExperimentResults,
     RunRecord,
 )
+from autopatch.files import atomic_path, write_text
 
 MEAN_ROW = "mean"
 MISSING = "–"
@@ -241,10 +242,9 @@ def write_table(table: Table, out_dir: str | Path, stem: str) -> list[Path]:
     """Write `<stem>.md` and `<stem>.csv` under `out_dir`; returns both paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    markdown = out / f"{stem}.md"
-    markdown.write_text(to_markdown(table), encoding="utf-8")
+    markdown = write_text(out / f"{stem}.md", to_markdown(table))
     comma = out / f"{stem}.csv"
-    with comma.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_path(comma) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(table.csv_header)
         writer.writerows(table.csv_rows)

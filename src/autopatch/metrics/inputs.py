@@ -10,9 +10,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from autopatch.data.layout import NORMAL_TYPE
 from autopatch.errors import AutopatchError
-
-NORMAL_TYPE = "good"
 
 
 def _as_array(value: object, name: str) -> np.ndarray:

@@ -13,6 +13,7 @@ from matplotlib import colormaps
 from PIL import Image
 
 from autopatch.errors import AutopatchError
+from autopatch.files import atomic_path
 
 OVERLAY_ALPHA = 0.5
 OUTLINE_RGB = (255, 0, 0)
@@ -64,6 +65,6 @@ def render_prediction(image: np.ndarray, scores: np.ndarray, threshold: float | 
 
 def save_prediction_png(path: str | Path, image: np.ndarray, scores: np.ndarray, threshold: float | None) -> Path:
     """Render and write the panel strip as PNG; returns the path written."""
-    path = Path(path)
-    Image.fromarray(render_prediction(image, scores, threshold)).save(path, format="PNG")
-    return path
+    with atomic_path(path) as tmp:
+        Image.fromarray(render_prediction(image, scores, threshold)).save(tmp, format="PNG")
+    return Path(path)

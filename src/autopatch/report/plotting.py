@@ -3,12 +3,13 @@ user's matplotlib backend (a notebook keeps its own) and needs no display."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from autopatch.files import atomic_path
 
 
 def figure_grid(rows: int = 1, columns: int = 1, *, figsize: tuple[float, float], dpi: int) -> tuple[Figure, Any]:
@@ -22,9 +23,7 @@ def figure_grid(rows: int = 1, columns: int = 1, *, figsize: tuple[float, float]
 
 def save_png(figure: Figure, path: str | Path) -> Path:
     """Lay the figure out and write it as PNG, through a temporary file so a crash leaves no half image."""
-    path = Path(path)
     figure.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    figure.savefig(tmp, format="png")
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
+    return Path(path)

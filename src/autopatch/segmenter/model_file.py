@@ -14,7 +14,6 @@ This module only writes and checks that envelope; `Segmenter` fills and reads th
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import torch
 
 from autopatch import __version__
 from autopatch.errors import AutopatchError
+from autopatch.files import atomic_path
 
 FORMAT_NAME = "autopatch-model"
 FORMAT_VERSION = 1
@@ -47,9 +47,8 @@ def save_model_file(path: str | Path, content: dict[str, Any]) -> Path:
         raise ValueError(f"model content lacks {missing}")
     payload = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "autopatch_version": __version__, **content}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from autopatch.errors import AutopatchError
+from autopatch.experiment import ExperimentSettings
 from autopatch.experiment.cache import ResultCache
 from autopatch.experiment.datasets import pair_datasets
-from autopatch.experiment.runner import ExperimentRunner, ExperimentSettings
 
 
 def test_roots_and_categories_pair_or_broadcast() -> None:
@@ -31,7 +31,7 @@ def test_roots_and_categories_pair_or_broadcast() -> None:
 
 def test_searches_per_seed_are_each_k_then_the_oracle(tmp_path: Path) -> None:
     settings = ExperimentSettings(("root",), ("bottle",), str(tmp_path), ks=(2, 1), seeds=(0, 5), baseline=None)
-    specs = [(s.method, s.k, s.seed, s.oracle) for s in ExperimentRunner(settings).searches()]
+    specs = [(s.method, s.k, s.seed, s.oracle) for s in settings.searches()]
     assert specs == [
         ("k=2", 2, 0, False), ("k=1", 1, 0, False), ("Test'", 1, 0, True),
         ("k=2", 2, 5, False), ("k=1", 1, 5, False), ("Test'", 1, 5, True),

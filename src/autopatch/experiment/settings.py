@@ -1,0 +1,82 @@
+"""What `autopatch experiment` takes (checked once, when the settings are made) and the searches it implies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autopatch.backbones import list_encoders
+from autopatch.errors import AutopatchError
+from autopatch.experiment.records import ORACLE, method_name
+
+HOLDOUT_ANOMALIES = 4  # the data module's default: k = 1, 2, 4 share one test split
+
+
+@dataclass(frozen=True)
+class ExperimentSettings:
+    """Everything `autopatch experiment` takes; `baseline` None skips the baseline (and Figure 3)."""
+
+    data_roots: tuple[str, ...]
+    categories: tuple[str, ...]
+    out: str
+    ks: tuple[int, ...] = (1, 2, 4)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    trials: int = 100
+    space: str = "pretrained"
+    max_gflops: float | None = None
+    baseline: str | None = "wide_resnet50_2"
+    baseline_layers: tuple[int, ...] | None = None
+    baseline_coreset: float = 0.1
+    image_size: int = 224
+    bank_fraction: float = 1.0
+    storage: str | None = None
+    device: str = "auto"
+    batch_size: int = 32
+    examples_per_type: int = 2
+
+    def __post_init__(self) -> None:
+        if not self.ks or min(self.ks) < 1 or len(set(self.ks)) != len(self.ks):
+            raise AutopatchError(f"--k {list(self.ks)} must be distinct positive integers, e.g. 1,2,4")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise AutopatchError(f"--seeds {list(self.seeds)} must be distinct integers, e.g. 0,1,2")
+        if self.trials < 1:
+            raise AutopatchError(f"--trials {self.trials} must be at least 1")
+        if self.examples_per_type < 1:
+            raise AutopatchError(f"--examples-per-type {self.examples_per_type} must be at least 1")
+        if not 0.0 < self.bank_fraction <= 1.0:
+            raise AutopatchError(f"--bank-fraction {self.bank_fraction} must be in (0, 1], e.g. 0.1")
+        if not 0.0 < self.baseline_coreset <= 1.0:
+            raise AutopatchError(f"--baseline-coreset {self.baseline_coreset} must be in (0, 1], e.g. 0.1")
+        if self.baseline is not None and self.baseline not in list_encoders():
+            names = ", ".join(list_encoders())
+            raise AutopatchError(f"--baseline {self.baseline!r} is not a registry encoder; choose {names} or none")
+
+    @property
+    def holdout(self) -> int:
+        """Anomalies per defect type kept out of the test split (so every k shares one test split)."""
+        return max(HOLDOUT_ANOMALIES, *self.ks)
+
+    def setup(self) -> str:
+        """One line under every table: what each search and re-fit was run with."""
+        seeds = ",".join(map(str, self.seeds))
+        return (
+            f"{self.space} space, {self.trials} complete trials per search, seeds {seeds}, {self.image_size} px, "
+            f"memory-bank fraction {self.bank_fraction:g}"
+        )
+
+    def searches(self) -> list[SearchSpec]:
+        """Per seed: one search per k, then the Test' search (validated on the test anomalies from min(k))."""
+        specs = []
+        for seed in self.seeds:
+            specs += [SearchSpec(method_name(k), k, seed, False) for k in self.ks]
+            specs.append(SearchSpec(ORACLE, min(self.ks), seed, True))
+        return specs
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """One search of a dataset: its column (method), k of the validation split, seed, oracle or not."""
+
+    method: str
+    k: int
+    seed: int
+    oracle: bool
