@@ -177,7 +177,7 @@ class ExperimentRunner:
         url = self.settings.storage or default_storage_url(self.study_dir, name)
         storage = open_storage(url)
         existing = {summary.study_name for summary in optuna.get_all_study_summaries(storage, include_best_trial=False)}
-        complete = 0
+        study, complete = None, 0
         if name in existing:
             try:
                 study = open_study(settings, name, storage)  # errors when it was run with other settings
@@ -185,15 +185,14 @@ class ExperimentRunner:
                 reason = str(error).split("; pass")[0]  # its hint names `autopatch search` options
                 raise AutopatchError(f"{reason}; rerun with that value, or give another --out or --storage") from None
             complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.get_trials(deepcopy=False))
-        if complete >= self.settings.trials:
+        if study is not None and complete >= self.settings.trials:
             self.log(f"[{dataset.label}] {name}: reusing {complete} complete trials")
         else:
             self.log(f"[{dataset.label}] {name}: searching to {self.settings.trials} trials ({complete} done)")
-            run_study(
+            study = run_study(
                 settings, trials=self.settings.trials, device=str(self.device), study_name=name,
                 storage_url=self.settings.storage, out_dir=self.study_dir, progress=self.progress,
-            )  # fmt: skip
-        study = optuna.load_study(study_name=name, storage=storage)
+            ).study  # fmt: skip
         if self.settings.storage is None:
             save_pareto_plot(study.get_trials(deepcopy=False), self.study_dir / f"{name}.png", title=name)
         return study

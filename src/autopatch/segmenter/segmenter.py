@@ -102,6 +102,7 @@ class Segmenter:
                 f"load them with image_size={size}"
             )
 
+    # the scoring step's parts, read-only here: `self.scorer` owns them
     @property
     def bank(self) -> MemoryBank:
         return self.scorer.bank
