@@ -25,7 +25,7 @@ import torch
 import autopatch
 from autopatch.backbones import create_encoder
 from autopatch.baselines import BaselineResult, run_baseline
-from autopatch.data import load_splits
+from autopatch.data import data_fingerprint, load_splits
 from autopatch.deploy import PredictionReport, predict_files
 from autopatch.errors import AutopatchError
 from autopatch.experiment import ExperimentOutputs, ExperimentSettings, run_experiment
@@ -192,6 +192,7 @@ def run_search(
     settings = StudySettings(
         data_root=str(Path(data_root).resolve()), category=category, space=space or default_space(), k=k,
         seed=seed, image_size=image_size, oracle=oracle, bank_fraction=bank_fraction, max_gflops=max_gflops,
+        data_fingerprint=data_fingerprint(data_root, category, k, oracle=oracle),
     )  # fmt: skip
     return run_study(
         settings, trials=trials, device=device, study_name=study, storage_url=storage, out_dir=out,

@@ -7,17 +7,10 @@ stand-in injected through the study's objective factory, so these tests measure 
 
 from __future__ import annotations
 
-import glob
 import multiprocessing
 import os
-import pwd
-import shutil
 import signal
-import socket
-import subprocess
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,57 +50,6 @@ class SleepyFactory:
 
     def __call__(self) -> SleepyObjective:
         return SleepyObjective(self.sleep_s, self.hang_marker)
-
-
-def postgres_tool(name: str) -> str:
-    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
-    if found is None:
-        pytest.fail(f"{name} not found: install the Debian package 'postgresql' (.ci/run does) to run these tests")
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """URL of a fresh cluster owned by an unprivileged user, stopped and deleted after the session."""
-    run_as: list[str] = []
-    base = Path(tempfile.mkdtemp(prefix="autopatch-pg-"))
-    if os.geteuid() == 0:
-        user = next((u for u in ("postgres", "nobody") if _user_exists(u)), None)
-        if user is None:
-            pytest.fail("running as root needs a 'postgres' or 'nobody' user to start PostgreSQL")
-        entry = pwd.getpwnam(user)
-        os.chown(base, entry.pw_uid, entry.pw_gid)
-        run_as = ["runuser", "-u", user, "--"]
-    data, socket_dir, port = base / "data", base / "socket", free_port()
-    subprocess.run([*run_as, "mkdir", str(socket_dir)], check=True)
-    subprocess.run(
-        [*run_as, postgres_tool("initdb"), "-D", str(data), "-U", "autopatch", "-A", "trust", "--no-sync", "-E", "UTF8",
-         "--locale=C"],
-        check=True, capture_output=True,
-    )
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {socket_dir} -c fsync=off -c max_connections=50"
-    pg_ctl = postgres_tool("pg_ctl")
-    subprocess.run([*run_as, pg_ctl, "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start"],
-                   check=True, capture_output=True)
-    try:
-        yield f"postgresql+psycopg2://autopatch@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(base, ignore_errors=True)
-
-
-def _user_exists(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
 
 
 def study_trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:

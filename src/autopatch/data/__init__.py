@@ -2,7 +2,7 @@
 
 from autopatch.data.decode import ReadableImages, load_images, load_readable_images
 from autopatch.data.layout import IMAGE_EXTENSIONS, NORMAL_TYPE, list_images
-from autopatch.data.splits import Split, Splits, load_splits
+from autopatch.data.splits import Split, Splits, data_fingerprint, load_splits
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -10,6 +10,7 @@ __all__ = [
     "ReadableImages",
     "Split",
     "Splits",
+    "data_fingerprint",
     "list_images",
     "load_images",
     "load_readable_images",

@@ -14,6 +14,8 @@ normalisation happens per backbone later.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +102,25 @@ def load_splits(
         val=_take(decoded, val, len(train)),
         test=_take(decoded, test, len(train) + len(val)),
     )
+
+
+def data_fingerprint(
+    root: str | Path, category: str, k: int, holdout_anomalies: int = 4, oracle: bool = False
+) -> str:
+    """What `load_splits` would read, as a hex digest: every file's path relative to the category folder,
+    its size and its split, plus the split settings. A moved or copied dataset keeps its fingerprint; other
+    files (re-encoded images, added or removed ones, other masks) or other splits change it."""
+    layout = discover_category(root, category)
+    splits = _split_items(layout, k, k if oracle else holdout_anomalies)
+
+    def entry(path: Path | None) -> list[object] | None:
+        return None if path is None else [path.relative_to(layout.path).as_posix(), path.stat().st_size]
+
+    record = {
+        "k": k, "test_start": k if oracle else holdout_anomalies,
+        "splits": [[[entry(image), entry(mask), kind] for image, mask, kind in items] for items in splits],
+    }  # fmt: skip
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
 def _check_int(name: str, value: int, minimum: int, meaning: str) -> None:

@@ -35,7 +35,7 @@ from optuna.trial import FrozenTrial
 
 from autopatch.backbones import Encoder, create_encoder
 from autopatch.baselines import build_patchcore, describe
-from autopatch.data import Splits, load_splits
+from autopatch.data import Splits, data_fingerprint, load_splits
 from autopatch.device import resolve_device
 from autopatch.errors import AutopatchError
 from autopatch.experiment.cache import ResultCache
@@ -161,6 +161,7 @@ class ExperimentRunner:
         return StudySettings(
             data_root=str(dataset.root.resolve()), category=dataset.category, space=s.space, k=spec.k, seed=spec.seed,
             image_size=s.image_size, oracle=spec.oracle, bank_fraction=s.bank_fraction,
+            data_fingerprint=data_fingerprint(dataset.root, dataset.category, spec.k, oracle=spec.oracle),
         )  # fmt: skip
 
     def study_name(self, dataset: Dataset, settings: StudySettings) -> str:

@@ -12,6 +12,9 @@ from autopatch.metrics.regions import find_regions, rwap_region_weights
 PARTIAL_FPR = 0.3
 
 
+METRIC_NAMES = ("rwap", "ap", "auroc", f"pauroc_{PARTIAL_FPR}", f"aupro_{PARTIAL_FPR}")
+
+
 def segmentation_metrics(scores: object, masks: object, types: Sequence[str]) -> dict[str, float]:
     """rwAP, AP, AUROC, pAUROC (FPR <= 0.3, McClish) and AUPRO (FPR <= 0.3) of pixel anomaly scores.
 

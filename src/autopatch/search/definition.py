@@ -6,6 +6,7 @@ this module; neither imports the other's internals, so imports run one way: defi
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -13,10 +14,13 @@ from typing import Any, Protocol
 import optuna
 
 from autopatch.errors import AutopatchError
+from autopatch.search._optuna import TrialSeededTPESampler
 
 DIRECTIONS = ("minimize", "maximize")  # GFLOPs, validation rwAP
 # Study attributes that change what a trial's numbers mean: resuming with a different value would mix them.
 CHECKED_ATTRS = ("category", "space", "k", "image_size", "oracle", "bank_fraction", "seed", "max_gflops")
+SETTINGS_ATTR = "settings_recorded"  # the creator writes it after every setting
+REUSES_ATTR = "reuses_trial"  # a trial whose architecture the study had scored already names that trial
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class StudySettings:
     oracle: bool = False
     bank_fraction: float = 1.0
     max_gflops: float | None = None
+    data_fingerprint: str | None = None  # data.data_fingerprint of the splits; None: not checked on resume
 
     def default_study_name(self) -> str:
         """`<category>-<space>-k<k>-s<seed>[-oracle]`: the same command resumes the same study."""
@@ -64,30 +69,52 @@ class ObjectiveFactory(Protocol):
 
 def make_sampler(seed: int) -> optuna.samplers.TPESampler:
     """Multivariate TPE (explicit: newer Optuna turns it off for multi-objective) with constant liar, so
-    parallel workers don't all probe one point. `group=True` models each set of parameters that occur
-    together jointly: the `pretrained` space's block choices are encoder-specific parameters, which plain
-    multivariate TPE would sample independently. The --max-gflops constraint needs no `constraints_func`
-    (deprecated in Optuna 5): each trial sets it with `Trial.set_constraint` and TPE reads it from there."""
+    parallel workers don't all probe one point, and random draws seeded per trial number (see
+    `TrialSeededTPESampler`): a resumed run or another process never replays the start-up trials.
+    `group=True` models each set of parameters that occur together jointly: the `pretrained` space's block
+    choices are encoder-specific parameters, which plain multivariate TPE would sample independently. The
+    --max-gflops constraint needs no `constraints_func` (deprecated in Optuna 5): each trial sets it with
+    `Trial.set_constraint` and TPE reads it from there."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(multivariate=True, group=True, constant_liar=True, seed=seed)
+        return TrialSeededTPESampler(multivariate=True, group=True, constant_liar=True, seed=seed)
 
 
 def open_study(
-    settings: StudySettings, study_name: str, storage: optuna.storages.BaseStorage, *, seed_offset: int = 0
+    settings: StudySettings, study_name: str, storage: optuna.storages.BaseStorage, *, wait_s: float = 30.0
 ) -> optuna.Study:
-    """Create the study, or load it after checking it was made with the same settings (else nothing written)."""
-    sampler = make_sampler(settings.seed + seed_offset)
-    existing = _existing_attrs(storage, study_name)
-    if existing is not None:
-        _check_same_settings(study_name, existing, settings.attrs())
-        return optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
-    study = optuna.create_study(
-        storage=storage, study_name=study_name, directions=list(DIRECTIONS), sampler=sampler, load_if_exists=True
-    )
-    for key, value in settings.attrs().items():
-        study.set_user_attr(key, value)
-    return study
+    """Create the study, or load it after checking it was made with the same settings (else nothing written).
+
+    Race-free for processes starting at once on one storage: exactly one creates the study (the others get
+    Optuna's DuplicatedStudyError and load it), and a study counts as made only once its creator has written
+    every setting (`SETTINGS_ATTR` last), so nobody compares against half-written settings. Others wait up
+    to `wait_s` for that.
+    """
+    sampler = make_sampler(settings.seed)
+    deadline = time.monotonic() + wait_s
+    while True:
+        stored = _existing_attrs(storage, study_name)
+        if stored is None:
+            try:
+                study = optuna.create_study(
+                    storage=storage, study_name=study_name, directions=list(DIRECTIONS), sampler=sampler
+                )
+            except optuna.exceptions.DuplicatedStudyError:
+                continue  # another process created it just now: load it on the next pass
+            attrs = settings.attrs()  # the checked ones last: once they are all there, so is everything else
+            for key in sorted(attrs, key=lambda key: key in CHECKED_ATTRS):
+                study.set_user_attr(key, attrs[key])
+            study.set_user_attr(SETTINGS_ATTR, True)
+            return study
+        if _settings_recorded(stored):
+            _check_same_settings(study_name, stored, settings.attrs())
+            return optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
+        if time.monotonic() > deadline:
+            raise AutopatchError(
+                f"study {study_name!r} exists but its settings were never fully written (its creator was stopped "
+                "while creating it); pass a new --study name, or delete that study from the storage"
+            )
+        time.sleep(0.2)
 
 
 def load_existing_study(study_name: str, storage: optuna.storages.BaseStorage) -> optuna.Study:
@@ -106,9 +133,19 @@ def _existing_attrs(storage: optuna.storages.BaseStorage, study_name: str) -> di
     return storage.get_study_user_attrs(study_id)
 
 
+def _settings_recorded(stored: dict[str, Any]) -> bool:
+    """The creator wrote every setting: the marker it writes last, or (studies made before the marker
+    existed) all of the checked settings."""
+    return bool(stored.get(SETTINGS_ATTR)) or all(key in stored for key in CHECKED_ATTRS)
+
+
 def _check_same_settings(study_name: str, stored: dict[str, Any], wanted: dict[str, Any]) -> None:
-    if not stored:
-        return  # created a moment ago by a parallel worker that has not written its attrs yet
+    ours, theirs = wanted.get("data_fingerprint"), stored.get("data_fingerprint")
+    if ours is not None and theirs is not None and ours != theirs:
+        raise AutopatchError(
+            f"study {study_name!r} was scored on the data in {stored.get('data_root')} but {wanted['data_root']} "
+            "holds other files (names, sizes or splits differ); resume it on the same data, or pass a new --study name"
+        )
     for key in CHECKED_ATTRS:
         if stored.get(key) != wanted[key]:
             raise AutopatchError(

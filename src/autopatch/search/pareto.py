@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from optuna.trial import FrozenTrial, TrialState
 
 from autopatch.errors import AutopatchError
+from autopatch.search.definition import REUSES_ATTR
 
 
 def objectives(trial: FrozenTrial) -> tuple[float, float]:
@@ -20,8 +21,8 @@ def objectives(trial: FrozenTrial) -> tuple[float, float]:
 
 
 def within_budget(trials: Sequence[FrozenTrial], max_gflops: float | None = None) -> list[FrozenTrial]:
-    """COMPLETE trials, those above `max_gflops` left out."""
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    """COMPLETE trials, those above `max_gflops` and copies of an earlier trial's result left out."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and REUSES_ATTR not in t.user_attrs]
     return [t for t in complete if max_gflops is None or objectives(t)[0] <= max_gflops]
 
 

@@ -8,19 +8,34 @@ retried. Any URL problem surfaces as one `AutopatchError` line with the password
 
 from __future__ import annotations
 
+import importlib.util
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+import sqlalchemy.exc
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
 
 from autopatch.errors import AutopatchError
-from autopatch.search._optuna import HeartbeatJournalStorage
+from autopatch.search._optuna import HeartbeatJournalStorage, HeartbeatRDBStorage
 
 JOURNAL_PREFIX = "journal:///"
+# scheme -> the driver autopatch installs for it; driver -> (module it imports, pip package that provides it)
+DEFAULT_DRIVERS = {"postgresql": "psycopg2"}
+SQLALCHEMY_DEFAULT_DRIVERS = {"postgresql": "psycopg", "mysql": "mysqldb", "sqlite": "pysqlite"}
+DRIVERS = {
+    "psycopg2": ("psycopg2", "psycopg2-binary"),
+    "psycopg": ("psycopg", "psycopg[binary]"),
+    "pg8000": ("pg8000", "pg8000"),
+    "mysqldb": ("MySQLdb", "mysqlclient"),
+    "pymysql": ("pymysql", "PyMySQL"),
+    "pysqlite": ("sqlite3", "pysqlite3"),
+}
+RDB_CREATE_ATTEMPTS = 5
 RDB_SCHEMES = ("sqlite", "postgresql", "mysql")
 URL_HELP = "use sqlite:///runs/NAME.db, journal:///runs/NAME.journal or postgresql://USER:PASSWORD@HOST:PORT/DB"
 
@@ -94,8 +109,33 @@ def open_storage(url: str, heartbeat: Heartbeat = Heartbeat(), *, create: bool =
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         try:
             return _open(url, scheme, heartbeat)
+        except AutopatchError:
+            raise
         except Exception as error:  # driver, network, auth, not-a-study-file: each is one user problem
             raise AutopatchError(f"cannot open storage {mask_password(url)}: {_first_line(error)}") from error
+
+
+def with_driver(url: str) -> str:
+    """`url` with the database driver autopatch installs made explicit: `postgresql://` means psycopg2
+    (SQLAlchemy 2.1 would pick psycopg 3, which is not a dependency). Other URLs are returned unchanged."""
+    head, sep, rest = url.partition("://")
+    if sep and head.lower() in DEFAULT_DRIVERS:
+        return f"{head}+{DEFAULT_DRIVERS[head.lower()]}://{rest}"
+    return url
+
+
+def check_driver(url: str) -> None:
+    """One line naming the pip package when the URL's driver is not installed (SQLAlchemy's own error names
+    none)."""
+    head = url.partition("://")[0].lower()
+    scheme, _, driver = head.partition("+")
+    driver = driver or SQLALCHEMY_DEFAULT_DRIVERS.get(scheme, "")
+    module, package = DRIVERS.get(driver, (driver, driver))
+    if module and importlib.util.find_spec(module) is None:
+        raise AutopatchError(
+            f"storage {mask_password(url)} needs the {driver} driver, which is not installed; "
+            f"run `pip install {package}`"
+        )
 
 
 def _open(url: str, scheme: str, heartbeat: Heartbeat) -> optuna.storages.BaseStorage:
@@ -103,16 +143,35 @@ def _open(url: str, scheme: str, heartbeat: Heartbeat) -> optuna.storages.BaseSt
     if scheme == "journal":
         backend = JournalFileBackend(url.partition(":///")[2])
         return HeartbeatJournalStorage(backend, heartbeat.interval_s, heartbeat.grace_period_s, retry)
+    url = with_driver(url)
+    check_driver(url)
     engine_kwargs: dict[str, Any] = {}
     if scheme == "postgresql":
         engine_kwargs["connect_args"] = {"connect_timeout": 10}
-    return RDBStorage(
-        url,
-        engine_kwargs=engine_kwargs,
-        heartbeat_interval=heartbeat.interval_s,
-        grace_period=heartbeat.grace_period_s,
-        heartbeat_stale_trial_callback=retry,
-    )
+    for attempt in range(RDB_CREATE_ATTEMPTS):
+        try:
+            return HeartbeatRDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat.interval_s,
+                grace_period=heartbeat.grace_period_s,
+                heartbeat_stale_trial_callback=retry,
+            )
+        except sqlalchemy.exc.DatabaseError as error:
+            # processes starting at once on a fresh database race to create Optuna's tables (PostgreSQL:
+            # UniqueViolation on pg_type; SQLite: "table ... already exists" or "database is locked"); the
+            # loser finds them made when it tries again. Anything else (a refused connection) fails at once.
+            if attempt == RDB_CREATE_ATTEMPTS - 1 or not _creation_race(error):
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _creation_race(error: sqlalchemy.exc.DatabaseError) -> bool:
+    if isinstance(error, (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError)):
+        return True
+    text = str(error)
+    return "already exists" in text or "database is locked" in text
 
 
 def _local_file(path_text: str, url: str, create: bool) -> None:

@@ -21,8 +21,9 @@ from autopatch.backbones.flops import count_flops
 from autopatch.data import load_splits
 from autopatch.device import resolve_device
 from autopatch.errors import AutopatchError
+from autopatch.metrics import METRIC_NAMES
 from autopatch.search.architecture import Architecture, build_encoder
-from autopatch.search.definition import ObjectiveFactory, StudySettings, TrialOutcome, open_study
+from autopatch.search.definition import REUSES_ATTR, ObjectiveFactory, StudySettings, TrialOutcome, open_study
 from autopatch.search.evaluator import TrialEvaluator, TrialFailed
 from autopatch.search.pareto import pareto_front
 from autopatch.search.progress import SearchProgress
@@ -43,6 +44,15 @@ from autopatch.search.storage import (
 from autopatch.search.workers import WorkerJob, count_states, share_cores, spawn_workers, work
 
 
+def completed_trial_of(study: optuna.Study, arch: Architecture) -> FrozenTrial | None:
+    """The first COMPLETE trial of `study` that scored `arch` itself (not by reusing another's result)."""
+    wanted = arch.to_dict()
+    for done in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if done.user_attrs.get("architecture_dict") == wanted and REUSES_ATTR not in done.user_attrs:
+            return done
+    return None
+
+
 class ArchitectureObjective:
     """The search objective: the space suggests an architecture, the evaluator scores it on validation."""
 
@@ -56,6 +66,11 @@ class ArchitectureObjective:
             raise TrialFailed("infeasible: no extraction block selected")
         trial.set_user_attr("architecture", str(arch))  # set first: a failed trial still shows what it tried
         trial.set_user_attr("architecture_dict", arch.to_dict())
+        done = completed_trial_of(trial.study, arch)
+        if done is not None:  # the study holds this architecture's result: reuse it, never evaluate it again
+            metrics = {name: float(done.user_attrs[name]) for name in METRIC_NAMES}
+            gflops = float(done.user_attrs["gflops"])
+            return TrialOutcome(gflops=gflops, metrics=metrics, attrs={REUSES_ATTR: done.number})
         result = self.evaluator.evaluate(arch)
         return TrialOutcome(gflops=result.gflops, metrics=result.metrics, attrs={"timings": result.timings})
 

@@ -55,7 +55,7 @@ def run_worker(job: WorkerJob) -> int:
     """A worker of its own (another process or machine): build the objective, open the study, work."""
     objective = job.factory()
     storage = open_storage(job.storage_url, job.heartbeat)
-    study = open_study(job.settings, job.study_name, storage, seed_offset=job.worker_index)
+    study = open_study(job.settings, job.study_name, storage)
     return work(study, objective, job)
 
 

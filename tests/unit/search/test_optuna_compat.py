@@ -1,6 +1,8 @@
 """Everything autopatch takes from Optuna's private API (search/_optuna.py) still works with the installed
 Optuna: a new Optuna major is admitted in pyproject.toml only once this passes against it."""
 
+import time
+
 import optuna
 import pytest
 from optuna.storages import RetryHeartbeatStaleTrialCallback, fail_stale_trials
@@ -60,3 +62,49 @@ def test_a_silent_running_trial_is_failed_and_retried_exactly_once(tmp_path):
     clock.now += 2  # 61 s of silence
     fail_stale_trials(study)
     assert [t.state for t in study.get_trials()] == [TrialState.FAIL, TrialState.WAITING]
+
+
+def _startup_params(sampler_seed: int, numbers: int, study: optuna.Study | None = None) -> list[dict]:
+    from autopatch.search._optuna import TrialSeededTPESampler
+
+    study = study or optuna.create_study()
+    study.sampler = TrialSeededTPESampler(seed=sampler_seed, multivariate=True, group=True)
+    params = []
+    for _ in range(numbers):
+        trial = study.ask()
+        params.append({"x": trial.suggest_float("x", 0, 1), "k": trial.suggest_categorical("k", [3, 5, 7])})
+        study.tell(trial, trial.params["x"])
+    return params
+
+
+def test_each_trials_random_draw_depends_only_on_the_seed_and_its_number():
+    uninterrupted = _startup_params(0, 8)
+    assert _startup_params(0, 8) == uninterrupted  # reproducible from the seed
+    resumed = optuna.create_study()  # a run stopped after 5 trials, resumed by a new process (new sampler)
+    _startup_params(0, 5, resumed)
+    assert _startup_params(0, 3, resumed) == uninterrupted[5:]
+    assert uninterrupted[5:] != uninterrupted[:3]  # the resumed run does not replay the first trials
+    assert _startup_params(1, 8) != uninterrupted
+
+
+def test_an_rdb_trial_killed_before_its_first_heartbeat_is_failed_and_retried(tmp_path):
+    from autopatch.search._optuna import HeartbeatRDBStorage
+
+    storage = HeartbeatRDBStorage(
+        f"sqlite:///{tmp_path / 's.db'}", heartbeat_interval=1, grace_period=1,
+        heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(1),
+    )  # fmt: skip
+    study = optuna.create_study(storage=storage)
+    orphan = study.ask()  # RUNNING, and its worker "died" before any heartbeat
+    alive = study.ask()
+    with heartbeat_thread(study, alive):
+        pass
+    fail_stale_trials(study)
+    assert [t.state for t in study.get_trials()] == [TrialState.RUNNING] * 2  # within the grace period
+    time.sleep(1.2)
+    with heartbeat_thread(study, alive):  # `alive` beats again; the orphan stays silent
+        pass
+    fail_stale_trials(study)
+    states = {t.number: t.state for t in study.get_trials()}
+    assert states[orphan.number] == TrialState.FAIL and states[alive.number] == TrialState.RUNNING
+    assert [t.state for t in study.get_trials()][2:] == [TrialState.WAITING]  # the orphan's retry

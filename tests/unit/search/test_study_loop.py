@@ -72,7 +72,7 @@ def test_default_sqlite_study_resumes_to_the_exact_total_and_records_settings(tm
     third = run_study(s, factory=CheapFactory(), trials=7, out_dir=tmp_path, progress=False)  # finished: runs nothing
     assert third.complete == 7 and len(all_trials(tmp_path, first.study_name)) == len(before)
     study = optuna.load_study(study_name=first.study_name, storage=f"sqlite:///{tmp_path / 'toy-pretrained-k1-s3.db'}")
-    assert study.user_attrs == {**s.attrs()}
+    assert study.user_attrs == {**s.attrs(), "settings_recorded": True}
     complete = [t for t in before if t.state == TrialState.COMPLETE]
     for t in complete:
         assert t.user_attrs["gflops"] == pytest.approx(t.params["x"])

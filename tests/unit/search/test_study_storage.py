@@ -12,12 +12,14 @@ from autopatch.errors import AutopatchError
 from autopatch.search import StudySettings, load_existing_study, open_study
 from autopatch.search.storage import (
     HeartbeatJournalStorage,
+    check_driver,
     check_storage_for_workers,
     default_storage_url,
     existing_default_storage_url,
     mask_password,
     open_storage,
     url_scheme,
+    with_driver,
 )
 
 
@@ -116,7 +118,7 @@ def test_resuming_with_other_settings_is_refused_and_writes_nothing(tmp_path, ke
         open_study(settings(tmp_path, **{key: value}), "s", storage)
     assert f"{key}=" in one_line(error)
     reloaded = optuna.load_study(study_name="s", storage=storage)
-    assert reloaded.user_attrs == settings(tmp_path).attrs()
+    assert reloaded.user_attrs == {**settings(tmp_path).attrs(), "settings_recorded": True}
     assert len(reloaded.trials) == 1
 
 
@@ -135,3 +137,51 @@ def test_a_file_that_is_not_a_study_is_a_one_line_error(tmp_path):
     with pytest.raises(AutopatchError) as error:
         open_storage(f"sqlite:///{path}", create=False)
     assert "cannot open storage" in one_line(error)
+
+
+def test_the_readme_postgres_url_uses_the_installed_driver_and_a_missing_driver_names_its_package():
+    assert with_driver("postgresql://u:p@h:5432/db") == "postgresql+psycopg2://u:p@h:5432/db"
+    assert with_driver("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"  # an explicit driver stays
+    assert with_driver("sqlite:///a.db") == "sqlite:///a.db"
+    check_driver("postgresql+psycopg2://u@h/db")  # installed: no error
+    with pytest.raises(AutopatchError) as error:
+        open_storage("mysql://alice:s3cret@127.0.0.1/db")  # SQLAlchemy's default MySQL driver is not installed
+    text = one_line(error)
+    assert "pip install mysqlclient" in text and "s3cret" not in text
+
+
+def _open_at_once(url: str, root: str, barrier, results) -> None:
+    barrier.wait()
+    try:
+        study = open_study(StudySettings(data_root=root, category="toy"), "race", open_storage(url))
+        results.put(("ok", study.user_attrs.get("category")))
+    except Exception as error:  # the test reports what each process met
+        results.put((type(error).__name__, str(error)))
+
+
+@pytest.mark.slow  # four fresh interpreters
+@pytest.mark.parametrize("scheme", ["sqlite", "journal"])
+def test_processes_creating_one_study_at_the_same_moment_all_open_it(tmp_path, scheme):
+    import multiprocessing
+
+    url = f"sqlite:///{tmp_path / 's.db'}" if scheme == "sqlite" else f"journal:///{tmp_path / 's.journal'}"
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(4), context.Queue()
+    processes = [context.Process(target=_open_at_once, args=(url, str(tmp_path), barrier, results)) for _ in range(4)]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+    assert outcomes == [("ok", "toy")] * 4
+    assert [s.study_name for s in optuna.get_all_study_summaries(open_storage(url), include_best_trial=False)] == [
+        "race"
+    ]
+
+
+def test_a_study_whose_creator_stopped_before_writing_its_settings_is_a_one_line_error(tmp_path):
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
+    optuna.create_study(storage=storage, study_name="half", directions=["minimize", "maximize"])
+    with pytest.raises(AutopatchError) as error:
+        open_study(settings(tmp_path), "half", storage, wait_s=0.5)
+    assert "never fully written" in one_line(error) and "--study" in one_line(error)
