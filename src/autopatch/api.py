@@ -29,7 +29,7 @@ from autopatch.data import data_fingerprint, load_splits
 from autopatch.deploy import PredictionReport, predict_files
 from autopatch.errors import AutopatchError
 from autopatch.experiment import ExperimentOutputs, ExperimentSettings, run_experiment
-from autopatch.files import write_text
+from autopatch.files import check_output_file, check_output_folder, write_text
 from autopatch.report.pareto_plot import save_pareto_plot
 from autopatch.search import (
     ExportResult,
@@ -97,10 +97,12 @@ def fit(
     weights: str | None = None,
     batch_size: int = 32,
     seed: int = 0,
+    out: str | Path | None = None,
     progress: bool = False,
 ) -> Segmenter:
     """A Segmenter of `backbone`'s `blocks` (one patch size each): memory bank from the train split, pixel
-    threshold with the best F1 on the validation split (k anomalies per defect type). Save it with `.save`.
+    threshold with the best F1 on the validation split (k anomalies per defect type). With `out` it is saved
+    there (the location is checked before any work); else save it with `.save`.
 
     >>> model = autopatch.fit(autopatch.demo_data_root(), "hazelnut_toy", "efficientnet_lite0", [4, 8], [3, 3],
     ...                       image_size=64)
@@ -109,6 +111,8 @@ def fit(
     >>> model.metadata["val"]["threshold"] == model.threshold
     True
     """
+    if out is not None:
+        check_output_file(out, "model file")
     splits = load_splits(data_root, category, k, image_size=image_size)
     encoder = create_encoder(backbone, pretrained=True, weights=weights)
     segmenter = Segmenter(
@@ -125,6 +129,8 @@ def fit(
         "train_images": len(splits.train),
         "val": val,
     }
+    if out is not None:
+        segmenter.save(out)
     return segmenter
 
 
@@ -305,7 +311,7 @@ def demo(
             f"demo data {root / DEMO_CATEGORY} not found (the package is not a source checkout?); "
             "pass --data FOLDER that contains hazelnut_toy"
         )
-    out = Path(out)
+    out = check_output_folder(out, "demo folder")
     log(f"[1/4] search: {trials} trials of the pretrained space on {root / DEMO_CATEGORY}")
     summary = run_search(
         root, DEMO_CATEGORY, trials=trials, space="pretrained", image_size=image_size, bank_fraction=bank_fraction,

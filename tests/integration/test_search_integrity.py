@@ -104,3 +104,21 @@ def test_a_resume_on_other_data_is_refused_and_a_moved_copy_is_accepted(tmp_path
     assert error.count("\n") == 0 and str(first) in error and str(other) in error and "other files" in error
     name = "hazelnut_toy-pretrained-k1-s0"
     assert len(complete_trials(f"sqlite:///{out / f'{name}.db'}", name)) == 3  # nothing was added
+
+
+def test_ctrl_c_in_a_search_is_one_line_exit_130_and_leaves_no_trial_running(tmp_path):
+    out, name = tmp_path / "s", "hazelnut_toy-pretrained-k1-s0"
+    url = f"sqlite:///{out / f'{name}.db'}"
+    search = autopatch_process("search", str(TOY), *SEARCH, "--trials", "40", "--out", str(out))
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and len(complete_so_far(url, name)) < 2:
+        time.sleep(0.1)
+    search.send_signal(signal.SIGINT)
+    _, stderr = search.communicate(timeout=120)
+    assert search.returncode == 130 and "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.startswith("autopatch search:")]
+    kept = len(complete_trials(url, name))
+    assert lines == [f"autopatch search: stopped: study '{name}' keeps its {kept} complete trials; "
+                     "rerun the same command to resume"]  # fmt: skip
+    states = [t.state for t in optuna.load_study(study_name=name, storage=url).get_trials()]
+    assert TrialState.RUNNING not in states

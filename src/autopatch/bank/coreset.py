@@ -19,7 +19,7 @@ import math
 import torch
 from tqdm.auto import tqdm
 
-from autopatch.errors import AutopatchError
+from autopatch.errors import AutopatchError, check_fraction
 
 _ALREADY_SELECTED = -1.0
 
@@ -167,8 +167,7 @@ def greedy_coreset(
         raise AutopatchError("coreset features must be a 2-D float tensor [rows, channels]")
     if len(features) == 0:
         raise AutopatchError("coreset features are empty (0 rows); there is nothing to subsample")
-    if not (isinstance(fraction, (int, float)) and 0.0 < fraction <= 1.0):
-        raise AutopatchError(f"coreset fraction must be in (0, 1], got {fraction!r}")
+    check_fraction("coreset fraction", fraction)
     if n_starts < 1 or projection_dim < 1:
         raise AutopatchError(f"coreset needs n_starts >= 1 and projection_dim >= 1, got {n_starts}, {projection_dim}")
     if not bool(torch.isfinite(features).all()):

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 
 from autopatch.bank.knn import PRECISIONS, FaissFlatSearch, NearestSearch, TiledTorchSearch, faiss_available
-from autopatch.errors import AutopatchError
+from autopatch.errors import AutopatchError, check_fraction
 
 BACKENDS = ("auto", "faiss", "torch")
 STATE_VERSION = 1
@@ -66,8 +66,7 @@ class MemoryBank:
         query_chunk: int | None = None,
         bank_chunk: int = 16384,
     ) -> None:
-        if not (isinstance(fraction, (int, float)) and 0.0 < fraction <= 1.0):
-            raise AutopatchError(f"bank fraction must be in (0, 1], got {fraction!r}")
+        check_fraction("bank fraction", fraction)
         if backend not in BACKENDS:
             raise AutopatchError(f"bank backend must be one of {BACKENDS}, got {backend!r}")
         if precision not in PRECISIONS:

@@ -23,6 +23,7 @@ from autopatch.backbones import Encoder, create_encoder
 from autopatch.data import load_splits
 from autopatch.errors import AutopatchError
 from autopatch.features.aggregation import NEIGHBOURHOOD, PRETRAIN_DIM, TARGET_DIM, PatchCoreEmbedding
+from autopatch.files import check_output_file
 from autopatch.segmenter import Segmenter, fit_and_evaluate
 
 SMOOTHING_SIGMA = 4.0
@@ -103,9 +104,12 @@ def run_baseline(
     weights: str | None = None,
     batch_size: int = 32,
     seed: int = 0,
+    out: str | Path | None = None,
     progress: bool = False,
 ) -> BaselineResult:
     """PatchCore on `backbone` fit on the category's train split, threshold on val (k shots), scored on test."""
+    if out is not None:
+        check_output_file(out, "model file")
     splits = load_splits(data_root, category, k, image_size=image_size)
     encoder = create_encoder(backbone, pretrained=True, weights=weights)
     segmenter = build_patchcore(encoder, image_size, layers, coreset, device=device, seed=seed)
@@ -118,4 +122,6 @@ def run_baseline(
         "train_images": len(splits.train),
         "val": evaluation.val,
     }
+    if out is not None:
+        segmenter.save(out)
     return BaselineResult(segmenter=segmenter, metrics=evaluation.test)

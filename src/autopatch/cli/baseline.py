@@ -39,10 +39,10 @@ def run(args: argparse.Namespace) -> int:
     result = run_baseline(
         args.data_root, args.category, args.backbone, layers=args.layers, coreset=args.coreset, k=args.k,
         image_size=args.image_size, device=args.device, weights=args.weights, batch_size=args.batch_size,
-        progress=True,
+        out=args.out, progress=True,
     )  # fmt: skip
     if args.out is not None:
-        print(f"model      {result.segmenter.save(args.out)}")
+        print(f"model      {args.out}")
     print(f"{result.segmenter.metadata['architecture']}")
     print(f"{args.category} test split, {result.metrics['images']} images, k={args.k}")
     print_metrics(result.metrics)

@@ -42,10 +42,10 @@ def run(args: argparse.Namespace) -> int:
         args.data_root, args.category, args.backbone, args.blocks, args.patch_sizes, k=args.k,
         image_size=args.image_size, coreset=args.coreset, bank_fraction=args.bank_fraction,
         smoothing_sigma=args.smoothing_sigma, device=args.device, weights=args.weights, batch_size=args.batch_size,
-        seed=args.seed, progress=True,
+        seed=args.seed, out=args.out, progress=True,
     )  # fmt: skip
     val = segmenter.metadata["val"]
-    path = segmenter.save(args.out)
+    path = args.out
     print(f"model        {path}")
     print(f"architecture {segmenter.metadata['architecture']}")
     print(f"memory bank  {segmenter.bank.patches.shape[0]} x {segmenter.bank.patches.shape[1]}")

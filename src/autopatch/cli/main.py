@@ -1,4 +1,8 @@
-"""`autopatch` console script: parses arguments and hands off; user errors print as one line."""
+"""`autopatch` console script: parses arguments and hands off; user errors print as one line.
+
+Exit codes: 0 done; 1 `predict` could not read some of its images (the others were written); 2 bad input
+or settings (one line on stderr says which and how to fix it); 130 stopped by Ctrl-C (finished work is kept).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import argparse
 import importlib
 import sys
 
+from autopatch import __version__
 from autopatch.errors import AutopatchError
 
 # Each module registers one sub-command through `register(subparsers)`; its handler is `args.run(args)`.
@@ -16,6 +21,7 @@ COMMAND_MODULES: list[str] = [
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autopatch", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"autopatch {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for module in COMMAND_MODULES:
         importlib.import_module(f"autopatch.cli.{module}").register(subparsers)
@@ -29,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     except AutopatchError as error:
         print(f"autopatch {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as stop:  # Ctrl-C: one line, and the shell's code for SIGINT
+        print(f"autopatch {args.command}: {stop or 'interrupted'}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

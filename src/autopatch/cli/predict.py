@@ -17,8 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="anomaly maps for an image or a folder of images",
         description="Writes <stem>.png (image | heatmap overlay | thresholded mask outline) and <stem>.npy "
         "(raw float32 score map) per image. Non-image files in a folder are skipped with a warning; "
-        "unreadable images are reported and the rest still processed. Exit code 0 when at least one "
-        "image was processed, 1 when none could be.",
+        "unreadable images are reported and the rest still processed. Exit code 0 when every image was "
+        "processed, 1 when any could not be read.",
     )
     parser.add_argument("model", type=Path, help="model file written by `autopatch fit`")
     parser.add_argument("input", type=Path, help="an image file or a folder of images (not recursive)")
@@ -37,4 +37,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: could not read {path}: {reason}", file=sys.stderr)
     print(f"wrote {len(report.written)} prediction(s) to {args.out}"
           + ("" if segmenter.threshold is not None else " (model has no threshold: no mask outline)"))
-    return 0 if report.written else 1
+    return 1 if report.failures or not report.written else 0

@@ -1,6 +1,7 @@
 """Decode image and mask files into one uint8 / bool tensor, in parallel threads.
 
-Images: `convert("RGB")` (grey promoted to 3 channels, alpha dropped), then PIL BILINEAR resize to
+Images: 16-bit (and other wide) grey images scaled to 8 bits, then `convert("RGB")` (grey promoted to 3
+channels, alpha dropped), then PIL BILINEAR resize to
 image_size x image_size. That is exactly what the reference's torchvision `Resize` does on a PIL
 image (PIL's bilinear filter widens its support when shrinking, i.e. it antialiases), so features
 and metric values stay comparable with the paper.
@@ -46,6 +47,8 @@ def _open(path: Path, mode: str) -> Image.Image:
             raise AutopatchError(f"{path} is empty (0 bytes): copy the file again or delete it")
         with Image.open(path) as im:
             im.load()
+            if mode != "L":  # a mask keeps its values: anything > 0 is anomalous, whatever the bit depth
+                im = _as_8bit(im)
             return im.convert(mode) if im.mode != mode else im.copy()
     except AutopatchError:
         raise
@@ -56,6 +59,23 @@ def _open(path: Path, mode: str) -> Image.Image:
         raise AutopatchError(
             f"cannot read image {path} ({reason}): replace the file with a valid image or delete it"
         ) from None
+
+
+_WIDE_INTEGER_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def _as_8bit(im: Image.Image) -> Image.Image:
+    """16-bit (and 32-bit integer or float) grey images scaled to 8 bits. PIL's `convert("RGB")` clips them
+    at 255, so a 16-bit image would come out almost all white."""
+    if im.mode in _WIDE_INTEGER_MODES:
+        values = np.asarray(im).astype(np.float64)
+        peak = 65535.0 if im.mode.startswith("I;16") or values.max() <= 65535 else float(values.max())
+        return Image.fromarray(np.round(values / peak * 255.0).clip(0, 255).astype(np.uint8), "L")
+    if im.mode == "F":
+        values = np.asarray(im).astype(np.float64)
+        scale = 255.0 if values.max() <= 1.0 else 1.0  # [0, 1] floats, or floats already in 0..255
+        return Image.fromarray(np.round(values * scale).clip(0, 255).astype(np.uint8), "L")
+    return im
 
 
 def decode_image(path: Path, image_size: int) -> tuple[np.ndarray, tuple[int, int]]:

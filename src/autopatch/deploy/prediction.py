@@ -15,8 +15,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from autopatch.data import IMAGE_EXTENSIONS, load_readable_images
-from autopatch.errors import AutopatchError
-from autopatch.files import atomic_path
+from autopatch.errors import AutopatchError, check_positive
+from autopatch.files import atomic_path, check_output_folder
 from autopatch.report.heatmaps import save_prediction_png
 from autopatch.segmenter.segmenter import Segmenter
 
@@ -53,10 +53,10 @@ def predict_files(
     segmenter: Segmenter, image_or_dir: str | Path, out_dir: str | Path, batch_size: int = 32, progress: bool = False
 ) -> PredictionReport:
     """Write `<stem>.png` (image | heatmap overlay | threshold outline) and `<stem>.npy` (float32 [S,S])."""
+    check_positive("--batch-size", batch_size)
     images, skipped = collect_inputs(image_or_dir)
     report = PredictionReport(skipped=skipped)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_output_folder(out_dir, "prediction folder")
     stems = dict(zip(images, output_stems(images), strict=True))
     chunks = range(0, len(images), batch_size)
     for start in tqdm(chunks, desc="predict", unit="batch", disable=not progress):

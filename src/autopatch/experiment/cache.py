@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from autopatch.experiment.datasets import Dataset
-from autopatch.files import write_text
+from autopatch.files import check_output_folder, write_text
 
 CACHE_VERSION = 1
 
@@ -17,8 +17,7 @@ class ResultCache:
     """JSON (and .npy score maps) under one folder; an entry counts only if its stored key matches."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = check_output_folder(folder, "experiment folder")
 
     @staticmethod
     def entry(kind: str, dataset: Dataset, label: str | None = None, **fields: Any) -> tuple[str, dict[str, Any]]:

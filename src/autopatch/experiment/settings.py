@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autopatch.backbones import list_encoders
-from autopatch.errors import AutopatchError
+from autopatch.errors import AutopatchError, check_fraction, check_positive
 from autopatch.experiment.records import ORACLE, method_name
 
 HOLDOUT_ANOMALIES = 4  # the data module's default: k = 1, 2, 4 share one test split
@@ -38,14 +38,12 @@ class ExperimentSettings:
             raise AutopatchError(f"--k {list(self.ks)} must be distinct positive integers, e.g. 1,2,4")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise AutopatchError(f"--seeds {list(self.seeds)} must be distinct integers, e.g. 0,1,2")
-        if self.trials < 1:
-            raise AutopatchError(f"--trials {self.trials} must be at least 1")
-        if self.examples_per_type < 1:
-            raise AutopatchError(f"--examples-per-type {self.examples_per_type} must be at least 1")
-        if not 0.0 < self.bank_fraction <= 1.0:
-            raise AutopatchError(f"--bank-fraction {self.bank_fraction} must be in (0, 1], e.g. 0.1")
-        if not 0.0 < self.baseline_coreset <= 1.0:
-            raise AutopatchError(f"--baseline-coreset {self.baseline_coreset} must be in (0, 1], e.g. 0.1")
+        check_positive("--trials", self.trials)
+        check_positive("--examples-per-type", self.examples_per_type)
+        check_positive("--batch-size", self.batch_size)
+        check_positive("--image-size", self.image_size)
+        check_fraction("--bank-fraction", self.bank_fraction)
+        check_fraction("--baseline-coreset", self.baseline_coreset)
         if self.baseline is not None and self.baseline not in list_encoders():
             names = ", ".join(list_encoders())
             raise AutopatchError(f"--baseline {self.baseline!r} is not a registry encoder; choose {names} or none")

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import optuna
 
-from autopatch.errors import AutopatchError
+from autopatch.errors import AutopatchError, check_fraction, check_positive
 from autopatch.search._optuna import TrialSeededTPESampler
 
 DIRECTIONS = ("minimize", "maximize")  # GFLOPs, validation rwAP
@@ -37,6 +37,14 @@ class StudySettings:
     bank_fraction: float = 1.0
     max_gflops: float | None = None
     data_fingerprint: str | None = None  # data.data_fingerprint of the splits; None: not checked on resume
+
+    def __post_init__(self) -> None:
+        """Every number is checked here, before a study is created or a file written."""
+        check_positive("--k", self.k)
+        check_positive("--image-size", self.image_size)
+        check_fraction("--bank-fraction", self.bank_fraction)
+        if self.max_gflops is not None and not self.max_gflops > 0:
+            raise AutopatchError(f"--max-gflops {self.max_gflops!r} must be a positive number of GFLOPs, e.g. 0.3")
 
     def default_study_name(self) -> str:
         """`<category>-<space>-k<k>-s<seed>[-oracle]`: the same command resumes the same study."""

@@ -17,6 +17,7 @@ from optuna.trial import FrozenTrial
 from autopatch.backbones import create_encoder
 from autopatch.data import load_splits
 from autopatch.errors import AutopatchError
+from autopatch.files import check_output_file
 from autopatch.search.architecture import Architecture
 from autopatch.segmenter import Segmenter, fit_and_evaluate
 
@@ -53,6 +54,7 @@ def export_trial(
 
     `data_root` overrides the folder the study recorded (e.g. the study was run on another machine).
     """
+    check_output_file(out, "model file")
     attrs = study.user_attrs
     arch = trial_architecture(trial)
     root = data_root if data_root is not None else attrs["data_root"]

@@ -20,7 +20,7 @@ import sqlalchemy.exc
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
 
-from autopatch.errors import AutopatchError
+from autopatch.errors import AutopatchError, check_positive
 from autopatch.search._optuna import HeartbeatJournalStorage, HeartbeatRDBStorage
 
 JOURNAL_PREFIX = "journal:///"
@@ -91,8 +91,7 @@ def url_scheme(url: str) -> str:
 
 def check_storage_for_workers(url: str, workers: int) -> None:
     """Refuse parallel SQLite: concurrent writers hit 'database is locked' and can lose finished trials."""
-    if workers < 1:
-        raise AutopatchError(f"--workers {workers} must be at least 1")
+    check_positive("--workers", workers)
     if workers > 1 and url_scheme(url) == "sqlite":
         raise AutopatchError(
             f"--workers {workers} cannot share the SQLite storage {url!r}; drop --storage (a journal file is used) "

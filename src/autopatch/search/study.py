@@ -20,7 +20,8 @@ from autopatch.backbones import OFA_LAYOUT
 from autopatch.backbones.flops import count_flops
 from autopatch.data import load_splits
 from autopatch.device import resolve_device
-from autopatch.errors import AutopatchError
+from autopatch.errors import AutopatchError, check_positive
+from autopatch.files import check_output_folder
 from autopatch.metrics import METRIC_NAMES
 from autopatch.search.architecture import Architecture, build_encoder
 from autopatch.search.definition import REUSES_ATTR, ObjectiveFactory, StudySettings, TrialOutcome, open_study
@@ -130,15 +131,14 @@ def run_study(
     `out_dir` (SQLite for one worker, a journal file for several). The objective is the architecture
     search of `settings` on `device` unless `factory` builds another one.
     """
-    if trials < 1:
-        raise AutopatchError(f"--trials {trials} must be at least 1")
+    check_positive("--trials", trials)
     factory = factory if factory is not None else ArchitectureObjectiveFactory(settings, device=device)
     name = study_name or settings.default_study_name()
     url = storage_url or default_storage_url(out_dir, name, workers)
     check_storage_for_workers(url, workers)
-    objective = factory()  # decodes the data: bad data, space or device fail here, before anything is written
     if storage_url is None:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        check_output_folder(out_dir, "study folder")
+    objective = factory()  # decodes the data: bad data, space or device fail here, before anything is written
     storage = open_storage(url, heartbeat)
     study = open_study(settings, name, storage)  # creates it, or proves the settings match, before any trial
     job = WorkerJob(settings, name, url, heartbeat, factory, trials, workers=workers)
@@ -147,8 +147,12 @@ def run_study(
     processes = spawn_workers(job, workers - 1)
     try:
         work(study, objective, job, on_progress=bar.update)  # its last update saw the finished study
-    except BaseException:
+    except KeyboardInterrupt:
         for process in processes:  # their running trials go stale and are retried by the next run
+            process.terminate()
+        raise SearchInterrupted(study) from None
+    except BaseException:
+        for process in processes:
             process.terminate()
         raise
     finally:
@@ -156,6 +160,17 @@ def run_study(
         for process in processes:
             process.join()
     return summarize(study, url)
+
+
+class SearchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a search: the running trial is recorded failed; says how much the study keeps."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        complete = count_states(study.get_trials(deepcopy=False))[TrialState.COMPLETE]
+        super().__init__(
+            f"stopped: study {study.study_name!r} keeps its {complete} complete trials; "
+            "rerun the same command to resume"
+        )
 
 
 def check_gflops_budget(space: SearchSpace, image_size: int, max_gflops: float | None) -> None:

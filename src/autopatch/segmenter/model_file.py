@@ -48,7 +48,13 @@ def save_model_file(path: str | Path, content: dict[str, Any]) -> Path:
     payload = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "autopatch_version": __version__, **content}
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        try:
+            torch.save(payload, tmp)
+        except RuntimeError as error:  # torch's zip writer reports a full disk as an internal position error
+            reason = str(error).strip().splitlines()[0][:100]
+            raise AutopatchError(
+                f"cannot write model file {path} ({reason}); check the free space in {path.parent}"
+            ) from None
     return path
 
 

@@ -21,7 +21,7 @@ from autopatch.backbones import Encoder, create_encoder
 from autopatch.backbones.flops import count_flops
 from autopatch.bank import MemoryBank
 from autopatch.device import resolve_device
-from autopatch.errors import AutopatchError
+from autopatch.errors import AutopatchError, check_fraction, check_positive
 from autopatch.features import AveragePatchify, PatchAggregation, create_aggregation
 from autopatch.features.encoding import encode_batch, prepared
 from autopatch.metrics import best_f1_threshold
@@ -62,8 +62,9 @@ class Segmenter:
             raise AutopatchError(f"patch sizes {patch_sizes} must all be positive integers such as 1 or 3")
         if int(image_size) < 1:
             raise AutopatchError(f"image size {image_size} must be a positive integer such as 224")
-        if coreset is not None and not 0.0 < coreset <= 1.0:
-            raise AutopatchError(f"coreset fraction {coreset} must be in (0, 1], e.g. 0.1")
+        if coreset is not None:
+            check_fraction("coreset fraction", coreset)
+        check_fraction("bank fraction", bank_fraction)
         if smoothing_sigma is not None and smoothing_sigma <= 0:
             raise AutopatchError(f"smoothing sigma {smoothing_sigma} must be positive (PatchCore uses 4)")
         strides = [encoder.block(b).stride for b in block_ids]  # also validates the ids
@@ -124,8 +125,7 @@ class Segmenter:
     ) -> Iterator[list[torch.Tensor]]:
         """Block maps [B, C_i, h_i, w_i] of `block_ids` on the device, one batch of images at a time."""
         self._check_images(images)
-        if batch_size < 1:
-            raise AutopatchError(f"batch size {batch_size} must be a positive integer")
+        check_positive("batch size", batch_size)
         starts = range(0, images.shape[0], batch_size)
         for start in tqdm(starts, desc=desc, unit="batch", disable=not progress, leave=False):
             yield encode_batch(self.encoder, images[start : start + batch_size], self.block_ids)

@@ -102,7 +102,7 @@ def test_predict_folder_skips_non_images_and_reports_unreadable(
     (source / "notes.txt").write_text("not an image\n")
     (source / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     out = tmp_path / "out"
-    assert main(["predict", str(model_file), str(source), "--out", str(out), "--device", "cpu"]) == 0
+    assert main(["predict", str(model_file), str(source), "--out", str(out), "--device", "cpu"]) == 1  # one failed
     err = capsys.readouterr().err
     assert "skipped" in err and "notes.txt" in err
     assert "could not read" in err and "broken.png" in err
@@ -115,7 +115,9 @@ def test_predict_folder_skips_non_images_and_reports_unreadable(
     assert scores.shape == (64, 64) and scores.dtype == np.float32 and np.all(scores >= 0)
 
 
-def test_predict_exits_nonzero_when_nothing_is_readable(model_file: Path, tmp_path: Path) -> None:
+def test_predict_exits_zero_only_when_every_image_was_read(model_file: Path, tmp_path: Path) -> None:
+    good = sorted((TOY_ROOT / "hazelnut_toy" / "test" / "colour").glob("*.png"))[0]
+    assert main(["predict", str(model_file), str(good), "--out", str(tmp_path / "one")]) == 0
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "broken.jpg").write_bytes(b"nope")
     assert main(["predict", str(model_file), str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 1

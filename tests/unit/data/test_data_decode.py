@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from autopatch.data import load_images, load_readable_images
-from autopatch.data.decode import decode_mask, decode_pairs
+from autopatch.data.decode import decode_image, decode_mask, decode_pairs
 from autopatch.errors import AutopatchError
 
 
@@ -146,3 +146,18 @@ def test_empty_path_list_and_bad_image_size(tmp_path):
     for size in (0, -3, 2.5, True):
         with pytest.raises(AutopatchError, match="image_size"):
             load_images([], size)
+
+
+@pytest.mark.parametrize("bits", [16, 32])
+def test_a_wide_grey_image_decodes_like_its_8_bit_version(tmp_path, bits):
+    eight = (np.arange(48 * 40).reshape(48, 40) % 256).astype(np.uint8)
+    Image.fromarray(eight, "L").save(tmp_path / "eight.png")
+    wide = eight.astype(np.uint32) * 257  # the same picture at 16 bits per pixel (0..65535)
+    path = tmp_path / ("wide.png" if bits == 16 else "wide.tif")  # PNG holds 16-bit grey, TIFF 32-bit ints
+    Image.fromarray(wide.astype(np.uint16) if bits == 16 else wide.astype(np.int32)).save(path)
+    with Image.open(path) as im:
+        assert im.mode.startswith("I")  # PIL would clip this mode at 255 in convert("RGB")
+    got, size = decode_image(path, 32)
+    want, _ = decode_image(tmp_path / "eight.png", 32)
+    assert size == (40, 48)
+    np.testing.assert_array_equal(got, want)
