@@ -10,8 +10,8 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "autopatch"
 
 # Lowest first: a module may import its own package and packages of lower layers, nothing else.
 LAYERS = [
-    {"", "errors", "files"},
-    {"device"},
+    {"", "errors"},
+    {"device", "files"},
     {"data"},
     {"metrics"},
     {"backbones"},
