@@ -5,6 +5,10 @@ class AutopatchError(Exception):
     """Bad input or configuration; the message names the offending path or value and the fix."""
 
 
+class AutopatchWarning(UserWarning):
+    """Input that works but is likely to give poor or noisy results; the CLI prints it as one line."""
+
+
 def check_fraction(name: str, value: object) -> float:
     """`value` as a float in (0, 1] (bank fraction, coreset fraction), else one error line naming `name`."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value <= 1.0:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
+from collections.abc import Callable
 
 from autopatch import __version__
-from autopatch.errors import AutopatchError
+from autopatch.errors import AutopatchError, AutopatchWarning
 
 # Each module registers one sub-command through `register(subparsers)`; its handler is `args.run(args)`.
 COMMAND_MODULES: list[str] = [
@@ -30,6 +32,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warnings(args.command, warnings.showwarning)
+        return _run(args)
+
+
+def _one_line_warnings(command: str, show: Callable[..., None]) -> Callable[..., None]:
+    """autopatch's own warnings as `autopatch <command>: warning: ...` lines; others as Python shows them."""
+
+    def showwarning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        if issubclass(category, AutopatchWarning):
+            print(f"autopatch {command}: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return showwarning
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.run(args) or 0)
     except AutopatchError as error:

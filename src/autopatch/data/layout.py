@@ -56,6 +56,8 @@ def list_images(directory: Path) -> list[Path]:
 def discover_category(root: str | Path, category: str) -> CategoryLayout:
     """List and cross-check the files of `root/category`; raise AutopatchError on the first problem."""
     root = Path(root)
+    if root.is_file():
+        raise AutopatchError(f"dataset folder {root} is a file: pass the folder that contains the category folders")
     if not root.is_dir():
         raise AutopatchError(
             f"dataset folder {root} does not exist: pass the folder that contains the category folders"

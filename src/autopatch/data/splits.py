@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ import torch
 
 from autopatch.data.decode import check_image_size, decode_pairs
 from autopatch.data.layout import NORMAL_TYPE, CategoryLayout, discover_category
-from autopatch.errors import AutopatchError
+from autopatch.errors import AutopatchError, AutopatchWarning
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,18 @@ class Split:
     def is_anomalous(self) -> list[bool]:
         """Per image: True for a defect type, False for "good"."""
         return [t != NORMAL_TYPE for t in self.types]
+
+    def check_marks_anomalies(self, name: str) -> None:
+        """The pixel metrics and thresholds need anomalous pixels: one error line naming the images whose masks
+        are empty when none of this split's masks marks any."""
+        if bool(self.masks.any()):
+            return
+        empty = [str(path) for path, anomalous in zip(self.paths, self.is_anomalous, strict=True) if anomalous]
+        listed = ", ".join(empty[:3]) + (f" and {len(empty) - 3} more" if len(empty) > 3 else "")
+        raise AutopatchError(
+            f"the {name} split's masks mark no anomalous pixel (images: {listed or 'none anomalous'}); "
+            "check that their ground_truth masks are not all black"
+        )
 
 
 @dataclass(frozen=True)
@@ -90,11 +103,13 @@ def load_splits(
     check_image_size(image_size)
     if not oracle and holdout_anomalies < k:
         raise AutopatchError(
-            f"holdout_anomalies={holdout_anomalies} is smaller than k={k}, so validation anomalies would also be "
-            f"test anomalies: pass holdout_anomalies >= k (or oracle=True for Test')"
+            f"k={k} (--k) is more than the {holdout_anomalies} anomalies per defect type kept out of the test split, "
+            f"so validation anomalies would also be test anomalies: use --k {holdout_anomalies} or less, "
+            "or --test-oracle (in Python: holdout_anomalies >= k, or oracle=True)"
         )
     layout = discover_category(root, category)
     train, val, test = _split_items(layout, k, k if oracle else holdout_anomalies)
+    _warn_if_thin(layout, train, val)
     # One pool for all three splits keeps the threads busy across split boundaries.
     decoded = decode_pairs([(image, mask) for image, mask, _ in [*train, *val, *test]], image_size, workers)
     return Splits(
@@ -121,6 +136,26 @@ def data_fingerprint(
         "splits": [[[entry(image), entry(mask), kind] for image, mask, kind in items] for items in splits],
     }  # fmt: skip
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+MIN_TRAIN_IMAGES = 10  # below this a memory bank rarely covers the normal variation of a part
+
+
+def _warn_if_thin(layout: CategoryLayout, train: list[_Item], val: list[_Item]) -> None:
+    """Splits that work but give little evidence: a tiny train split, or one validation anomaly in all."""
+    if len(train) < MIN_TRAIN_IMAGES:
+        warnings.warn(
+            f"{layout.path}: only {len(train)} training images remain once the {len(layout.test_good)} "
+            "validation normals are taken out; add normal images to train/good for a bank that covers normal parts",
+            AutopatchWarning, stacklevel=3,
+        )  # fmt: skip
+    anomalies = [item for item in val if item[2] != NORMAL_TYPE]
+    if len(anomalies) == 1:
+        warnings.warn(
+            f"{layout.path}: the validation split holds a single anomaly ({anomalies[0][0].name}), so the search "
+            "ranks architectures and the threshold is chosen on one image; use a larger --k where you have more",
+            AutopatchWarning, stacklevel=3,
+        )  # fmt: skip
 
 
 def _check_int(name: str, value: int, minimum: int, meaning: str) -> None:

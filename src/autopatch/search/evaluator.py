@@ -72,6 +72,7 @@ class TrialEvaluator:
         self.weights = weights
         self.cache = cache if cache is not None else FeatureCache()
         scored: Split = splits.test if oracle else splits.val
+        scored.check_marks_anomalies("test (Test')" if oracle else "validation")
         self.image_size = int(splits.train.images.shape[-1])
         self._images = {"train": splits.train.images.to(self.device), "scored": scored.images.to(self.device)}
         self._masks = scored.masks.numpy()

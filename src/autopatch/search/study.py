@@ -142,7 +142,7 @@ def run_study(
     storage = open_storage(url, heartbeat)
     study = open_study(settings, name, storage)  # creates it, or proves the settings match, before any trial
     job = WorkerJob(settings, name, url, heartbeat, factory, trials, workers=workers)
-    bar = SearchProgress(trials, enabled=progress)
+    bar = SearchProgress(trials, enabled=progress, grace_s=heartbeat.grace_period_s)
     share_cores(workers)
     processes = spawn_workers(job, workers - 1)
     try:

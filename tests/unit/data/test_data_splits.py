@@ -1,5 +1,6 @@
 """Table-2 splits on a hand-built category where the expected file of every split position is written out."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,7 @@ import torch
 from PIL import Image
 
 from autopatch.data import Split, load_splits
-from autopatch.errors import AutopatchError
+from autopatch.errors import AutopatchError, AutopatchWarning
 
 SIZE = 8
 FOLDER_CODE = {"train/good": 10, "test/good": 20, "test/cut": 30, "test/hole": 40}
@@ -203,9 +204,27 @@ def test_type_left_without_test_images(tmp_path):
     assert len(load_splits(tmp_path, "toy", k=1, image_size=SIZE, oracle=True).test) == 2 + 3
 
 
-def test_holdout_smaller_than_k(tmp_path):
+def test_holdout_smaller_than_k_names_the_cli_flags_and_the_python_keywords(tmp_path):
     make_category(tmp_path)
-    _raises(tmp_path, "pass holdout_anomalies >= k", "holdout_anomalies=1", k=2, holdout_anomalies=1)
+    message = _raises(tmp_path, "use --k 1 or less, or --test-oracle", "k=2 (--k)", k=2, holdout_anomalies=1)
+    assert "holdout_anomalies >= k, or oracle=True" in message
+
+
+def test_a_data_root_that_is_a_file_says_so(tmp_path):
+    (tmp_path / "data.zip").write_bytes(b"PK")
+    _raises(tmp_path / "data.zip", "is a file: pass the folder", tmp_path / "data.zip")
+
+
+def test_a_validation_split_with_all_black_masks_names_its_images(tmp_path):
+    category = make_category(tmp_path)
+    splits = load_splits(tmp_path, "toy", k=1, image_size=SIZE)
+    splits.val.masks.zero_()
+    with pytest.raises(AutopatchError) as info:
+        splits.val.check_marks_anomalies("validation")
+    message = str(info.value)
+    anomalous = [p for p, bad in zip(splits.val.paths, splits.val.is_anomalous, strict=True) if bad]
+    assert "\n" not in message and str(anomalous[0]) in message and str(category) in message
+    assert "not all black" in message
 
 
 @pytest.mark.parametrize("k", [0, -1, 1.5, True])
@@ -241,3 +260,20 @@ def test_split_rejects_inconsistent_fields():
     with pytest.raises(AutopatchError, match="1 types"):
         Split(torch.zeros(2, 3, 4, 4, dtype=torch.uint8), torch.zeros(2, 4, 4, dtype=torch.bool), ["good"],
               [Path("a"), Path("b")])
+
+
+def test_thin_splits_warn_in_one_line_and_still_load(tmp_path):
+    make_category(tmp_path, {"train/good": 8, "test/good": 2, "test/cut": 6})  # 6 train images, one defect type
+    with pytest.warns(AutopatchWarning) as caught:
+        splits = load_splits(tmp_path, "toy", k=1, image_size=SIZE)
+    messages = sorted(str(w.message) for w in caught)
+    assert len(messages) == 2 and all("\n" not in m for m in messages)
+    assert "only 6 training images remain once the 2 validation normals" in messages[0]
+    assert "single anomaly" in messages[1] and len(splits.train) == 6
+
+
+def test_enough_images_and_anomalies_give_no_warning(tmp_path):
+    make_category(tmp_path, {"train/good": 14, "test/good": 2, "test/cut": 6, "test/hole": 6})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AutopatchWarning)
+        load_splits(tmp_path, "toy", k=1, image_size=SIZE)

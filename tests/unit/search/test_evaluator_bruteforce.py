@@ -271,6 +271,7 @@ def test_ofa_trials_slice_one_supernet_and_reuse_cached_setting_prefixes(splits)
 def test_an_even_patch_size_on_a_one_pixel_map_fails_the_trial():
     tiny = _split(4, ["good", "crack"])
     images, masks = tiny.images[:, :, :8, :8].contiguous(), tiny.masks[:, :8, :8].contiguous()
+    masks[1, 2:5, 2:5] = True  # the crop must keep a defect, or the split is refused before any trial
     one_pixel = Split(images, masks, tiny.types, tiny.paths)
     splits = Splits(train=one_pixel, val=one_pixel, test=one_pixel)  # block 2 (stride 8) is 1x1
     with pytest.raises(TrialFailed, match="patch size 2 does not fit the 1x1 map of block 2"):
