@@ -45,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed, out=args.out, progress=True,
     )  # fmt: skip
     val = segmenter.metadata["val"]
-    path = args.out
-    print(f"model        {path}")
+    print(f"model        {args.out}")
     print(f"architecture {segmenter.metadata['architecture']}")
     print(f"memory bank  {segmenter.bank.patches.shape[0]} x {segmenter.bank.patches.shape[1]}")
     print(f"GFLOPs       {segmenter.gflops:.3f}")
