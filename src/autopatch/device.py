@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from autopatch.errors import AutopatchError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
     """'auto' -> cuda when available else cpu; 'cuda' without a GPU is an error rather than a silent CPU run."""
+    import torch  # here, so the CLI's --help (which reads DEVICE_CHOICES) does not load torch
+
     if isinstance(name, torch.device):
         name = str(name)
     choice = name.strip().lower()

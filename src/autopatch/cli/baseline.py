@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autopatch.api import run_baseline
-from autopatch.cli.common import int_list, print_metrics
-from autopatch.device import DEVICE_CHOICES
+from autopatch.cli.common import add_batch_size, add_device, int_list, print_metrics
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,14 +26,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--coreset", type=float, default=0.1, help="greedy coreset fraction (PatchCore: 0.1 or 0.01)")
     parser.add_argument("--k", type=int, default=1, help="anomalous images per defect type in the val split")
     parser.add_argument("--image-size", type=int, default=224, help="square input size in pixels")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    add_device(parser)
     parser.add_argument("--weights", default=None, help="local encoder checkpoint instead of the download")
-    parser.add_argument("--batch-size", type=int, default=32)
+    add_batch_size(parser)
     parser.add_argument("--out", type=Path, default=None, help="also save the fitted model file here")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from autopatch.api import run_baseline
+
     result = run_baseline(
         args.data_root, args.category, args.backbone, layers=args.layers, coreset=args.coreset, k=args.k,
         image_size=args.image_size, device=args.device, weights=args.weights, batch_size=args.batch_size,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 
+from autopatch.device import DEVICE_CHOICES
+
 METRIC_ROWS = (
     ("rwAP", "rwap"),
     ("AP", "ap"),
@@ -18,6 +20,17 @@ METRIC_ROWS = (
     ("GFLOPs", "gflops"),
     ("images/s", "images_per_s"),
 )
+
+
+def add_device(parser: argparse.ArgumentParser) -> None:
+    """--device, the same for every sub-command that runs a model."""
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
+                        help="where models run: auto picks cuda when a GPU is there, else cpu")  # fmt: skip
+
+
+def add_batch_size(parser: argparse.ArgumentParser) -> None:
+    """--batch-size, the same for every sub-command that encodes images."""
+    parser.add_argument("--batch-size", type=int, default=32, help="images encoded at once; lower it if out of memory")
 
 
 def int_list(text: str) -> list[int]:

@@ -9,12 +9,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import optuna
-
-from autopatch.api import demo
+from autopatch.cli.common import add_device
 from autopatch.cli.export import print_export
 from autopatch.cli.search import print_summary
-from autopatch.device import DEVICE_CHOICES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,11 +29,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--data", type=Path, default=None,
         help="folder holding the hazelnut_toy category folder (default: examples/data/hazelnut_toy)",
     )
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    add_device(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import optuna
+
+    from autopatch.api import demo
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     result = demo(
         args.out, data_root=args.data, trials=args.trials, image_size=args.image_size, bank_fraction=args.bank_fraction,

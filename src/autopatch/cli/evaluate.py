@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autopatch.api import evaluate
-from autopatch.cli.common import print_metrics
-from autopatch.device import DEVICE_CHOICES
+from autopatch.cli.common import add_batch_size, add_device, print_metrics
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,12 +19,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("data_root", type=Path, help="folder that contains the category folder (MVTec layout)")
     parser.add_argument("--category", default=None, help="category folder name (default: the one the model was fit on)")
     parser.add_argument("--k", type=int, default=None, help="shots of the split (default: the model's)")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
-    parser.add_argument("--batch-size", type=int, default=32)
+    add_device(parser)
+    add_batch_size(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from autopatch.api import evaluate
+
     result = evaluate(
         args.model, args.data_root, category=args.category, k=args.k, device=args.device,
         batch_size=args.batch_size, progress=True,

@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import optuna
-
-from autopatch.api import ExperimentSettings, run_experiment
-from autopatch.cli.common import int_list
-from autopatch.device import DEVICE_CHOICES
+from autopatch.cli.common import add_batch_size, add_device, int_list
 from autopatch.search import SPACE_NAMES
 
 
@@ -42,13 +38,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="random memory-bank fraction in searches and re-fits (default 1: full bank)")  # fmt: skip
     parser.add_argument("--storage", default=None, help="Optuna storage URL for every study (default: files in --out)")
     parser.add_argument("--examples-per-type", type=int, default=2, help="Figure 3 rows per defect type")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
-    parser.add_argument("--batch-size", type=int, default=32)
+    add_device(parser)
+    add_batch_size(parser)
     parser.add_argument("--out", required=True, type=Path, help="folder for tables, figures, studies and cache")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import optuna
+
+    from autopatch.api import ExperimentSettings, run_experiment
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     baseline = None if args.baseline.lower() == "none" else args.baseline
     settings = ExperimentSettings(

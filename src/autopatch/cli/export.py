@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from autopatch.api import export, load_study
-from autopatch.cli.common import print_metrics
+from autopatch.cli.common import add_batch_size, add_device, print_metrics
 from autopatch.cli.pareto import add_study_arguments
-from autopatch.device import DEVICE_CHOICES
-from autopatch.search import ExportResult
+
+if TYPE_CHECKING:
+    from autopatch.search import ExportResult
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,8 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-gflops", type=float, default=None, help="with 'best': best within this budget")
     parser.add_argument("--coreset", type=float, default=None, help="greedy coreset fraction of the bank, e.g. 0.1")
     parser.add_argument("--data", type=Path, default=None, help="data root, if not where the study recorded it")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
-    parser.add_argument("--batch-size", type=int, default=32)
+    add_device(parser)
+    add_batch_size(parser)
     parser.add_argument("--out", required=True, type=Path, help="model file to write, e.g. model.pt")
     parser.set_defaults(run=run)
 
@@ -40,6 +41,8 @@ def print_export(result: ExportResult) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from autopatch.api import export, load_study
+
     study = load_study(args.study, storage=args.storage, runs=args.runs)
     result = export(
         study, args.out, trial=args.trial, max_gflops=args.max_gflops, coreset=args.coreset, data_root=args.data,

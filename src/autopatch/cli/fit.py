@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autopatch.api import fit
-from autopatch.cli.common import int_list
-from autopatch.device import DEVICE_CHOICES
+from autopatch.cli.common import add_batch_size, add_device, int_list
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,15 +27,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--smoothing-sigma", type=float, default=None, help="Gaussian sigma on score maps (PatchCore: 4)"
     )
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    add_device(parser)
     parser.add_argument("--weights", default=None, help="local encoder checkpoint instead of the download")
-    parser.add_argument("--batch-size", type=int, default=32)
+    add_batch_size(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of bank fraction and coreset sampling")
     parser.add_argument("--out", required=True, type=Path, help="model file to write, e.g. model.pt")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from autopatch.api import fit
+
     segmenter = fit(
         args.data_root, args.category, args.backbone, args.blocks, args.patch_sizes, k=args.k,
         image_size=args.image_size, coreset=args.coreset, bank_fraction=args.bank_fraction,

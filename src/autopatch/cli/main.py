@@ -15,7 +15,8 @@ from collections.abc import Callable
 from autopatch import __version__
 from autopatch.errors import AutopatchError, AutopatchWarning
 
-# Each module registers one sub-command through `register(subparsers)`; its handler is `args.run(args)`.
+# Each module registers one sub-command through `register(subparsers)`; its handler is `args.run(args)`. The
+# modules import the API inside `run`, so `--help` loads neither torch nor optuna.
 COMMAND_MODULES: list[str] = [
     "fit", "evaluate", "predict", "search", "pareto", "export", "demo", "baseline", "experiment"
 ]  # fmt: skip
@@ -27,7 +28,18 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     for module in COMMAND_MODULES:
         importlib.import_module(f"autopatch.cli.{module}").register(subparsers)
+    for command in subparsers.choices.values():
+        command.formatter_class = DefaultsShown
     return parser
+
+
+class DefaultsShown(argparse.HelpFormatter):
+    """Every option's default in its help line, unless the help already says it or there is none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        silent = action.default in (None, False, argparse.SUPPRESS) or not action.option_strings
+        return text if silent or "default" in text else f"{text} (default: %(default)s)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,10 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autopatch.api import load_study
-from autopatch.report.pareto_plot import save_pareto_plot
-from autopatch.search import front_table, pareto_front
-
 
 def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     """--study/--storage/--runs: where to find a study written by `autopatch search` (shared with export)."""
@@ -31,6 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from autopatch.api import load_study
+    from autopatch.report.pareto_plot import save_pareto_plot
+    from autopatch.search import front_table, pareto_front
+
     study = load_study(args.study, storage=args.storage, runs=args.runs)
     trials = study.get_trials(deepcopy=False)
     front = pareto_front(trials, args.max_gflops)

@@ -6,9 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from autopatch.api import predict
-from autopatch.device import DEVICE_CHOICES
-from autopatch.segmenter import Segmenter
+from autopatch.cli.common import add_batch_size, add_device
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,12 +21,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("model", type=Path, help="model file written by `autopatch fit`")
     parser.add_argument("input", type=Path, help="an image file or a folder of images (not recursive)")
     parser.add_argument("--out", required=True, type=Path, help="folder for the PNG and .npy files")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
-    parser.add_argument("--batch-size", type=int, default=32)
+    add_device(parser)
+    add_batch_size(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from autopatch.api import Segmenter, predict
+
     segmenter = Segmenter.load(args.model, device=args.device)
     report = predict(segmenter, args.input, args.out, batch_size=args.batch_size, progress=True)
     for path in report.skipped:

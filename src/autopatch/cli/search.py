@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import optuna
+from autopatch.cli.common import add_device
+from autopatch.search import SPACE_NAMES
 
-from autopatch.api import run_search
-from autopatch.device import DEVICE_CHOICES
-from autopatch.search import SPACE_NAMES, SearchSummary, front_table
+if TYPE_CHECKING:
+    from autopatch.search import SearchSummary
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--test-oracle", action="store_true", help="score trials on Test' (the paper's oracle)")
     parser.add_argument("--bank-fraction", type=float, default=1.0, help="random fraction of the bank per trial")
     parser.add_argument("--image-size", type=int, default=224, help="square input size in pixels")
-    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
+    add_device(parser)
     parser.add_argument("--study", default=None, help="study name (default: <category>-<space>-k<k>-s<seed>)")
     parser.add_argument("--storage", default=None, help="Optuna storage URL (default: a file under --out)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
@@ -41,12 +42,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def print_summary(summary: SearchSummary) -> None:
+    from autopatch.search import front_table
+
     print(f"study {summary.study_name} in {summary.storage_url}: {summary.complete} complete, {summary.failed} failed")
     print(f"Pareto front ({len(summary.front)} trials):")
     print(front_table(summary.front))
 
 
 def run(args: argparse.Namespace) -> int:
+    import optuna
+
+    from autopatch.api import run_search
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     summary = run_search(
         args.data_root, args.category, trials=args.trials, space=args.space, k=args.k, seed=args.seed,

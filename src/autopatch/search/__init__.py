@@ -1,52 +1,47 @@
 """Architecture search: spaces, per-trial evaluation, and the Optuna study around them.
 
 The public face is `run_study` (returns the study and its Pareto front), `StudySettings`, the spaces,
-`pareto_front` / `select_trial` and `export_trial`; the modules behind it are free to change.
+`pareto_front` / `select_trial` and `export_trial`; the modules behind it are free to change. Names load on
+first use, so `from autopatch.search import SPACE_NAMES` (the CLI's --help) imports neither optuna nor torch.
 """
 
-from autopatch.search.architecture import Architecture, build_encoder
-from autopatch.search.definition import (
-    ObjectiveFactory,
-    StudySettings,
-    TrialOutcome,
-    load_existing_study,
-    open_study,
-)
-from autopatch.search.evaluator import TrialEvaluator, TrialFailed, TrialResult
-from autopatch.search.export import ExportResult, export_trial
-from autopatch.search.pareto import front_table, pareto_front, select_trial
-from autopatch.search.spaces import SPACE_NAMES, OFASpace, PretrainedSpace, SearchSpace, default_space, get_space
-from autopatch.search.storage import Heartbeat, existing_default_storage_url, open_storage
-from autopatch.search.study import ArchitectureObjectiveFactory, SearchSummary, run_study
-from autopatch.search.workers import run_worker
+import importlib
+from typing import Any
 
-__all__ = [
-    "SPACE_NAMES",
-    "Architecture",
-    "ArchitectureObjectiveFactory",
-    "ExportResult",
-    "Heartbeat",
-    "OFASpace",
-    "ObjectiveFactory",
-    "PretrainedSpace",
-    "SearchSpace",
-    "SearchSummary",
-    "StudySettings",
-    "TrialEvaluator",
-    "TrialFailed",
-    "TrialOutcome",
-    "TrialResult",
-    "build_encoder",
-    "default_space",
-    "existing_default_storage_url",
-    "export_trial",
-    "front_table",
-    "get_space",
-    "load_existing_study",
-    "open_storage",
-    "open_study",
-    "pareto_front",
-    "run_study",
-    "run_worker",
-    "select_trial",
-]
+_EXPORTS = {
+    "Architecture": "autopatch.search.architecture",
+    "ArchitectureObjectiveFactory": "autopatch.search.study",
+    "ExportResult": "autopatch.search.export",
+    "Heartbeat": "autopatch.search.storage",
+    "OFASpace": "autopatch.search.spaces",
+    "ObjectiveFactory": "autopatch.search.definition",
+    "PretrainedSpace": "autopatch.search.spaces",
+    "SPACE_NAMES": "autopatch.search.names",
+    "SearchSpace": "autopatch.search.spaces",
+    "SearchSummary": "autopatch.search.study",
+    "StudySettings": "autopatch.search.definition",
+    "TrialEvaluator": "autopatch.search.evaluator",
+    "TrialFailed": "autopatch.search.evaluator",
+    "TrialOutcome": "autopatch.search.definition",
+    "TrialResult": "autopatch.search.evaluator",
+    "build_encoder": "autopatch.search.architecture",
+    "default_space": "autopatch.search.spaces",
+    "existing_default_storage_url": "autopatch.search.storage",
+    "export_trial": "autopatch.search.export",
+    "front_table": "autopatch.search.pareto",
+    "get_space": "autopatch.search.spaces",
+    "load_existing_study": "autopatch.search.definition",
+    "open_storage": "autopatch.search.storage",
+    "open_study": "autopatch.search.definition",
+    "pareto_front": "autopatch.search.pareto",
+    "run_study": "autopatch.search.study",
+    "run_worker": "autopatch.search.workers",
+    "select_trial": "autopatch.search.pareto",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'autopatch.search' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

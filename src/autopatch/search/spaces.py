@@ -20,6 +20,7 @@ import optuna
 from autopatch.backbones import OFA_LAYOUT, is_pretrained_available
 from autopatch.errors import AutopatchError
 from autopatch.search.architecture import MAX_PATCH_SIZE, Architecture, encoder_blocks
+from autopatch.search.names import SPACE_NAMES
 
 PRETRAINED_ENCODERS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 OPTIONAL_PRETRAINED_ENCODERS = ("mobilenet_v2",)  # only when its checkpoint is already local
@@ -154,9 +155,6 @@ def extractable_blocks(encoder: str) -> tuple[int, ...]:
 def available_pretrained_encoders() -> tuple[str, ...]:
     """Lite0-2 (weights ship as pip packages) plus MobileNetV2 when its checkpoint is local."""
     return PRETRAINED_ENCODERS + tuple(name for name in OPTIONAL_PRETRAINED_ENCODERS if is_pretrained_available(name))
-
-
-SPACE_NAMES = ("ofa", "ofa-fixed", "pretrained")
 
 
 def get_space(name: str) -> SearchSpace:
