@@ -151,6 +151,14 @@ def run_study(
         for process in processes:  # their running trials go stale and are retried by the next run
             process.terminate()
         raise SearchInterrupted(study) from None
+    except optuna.exceptions.StorageInternalError as error:  # Optuna blames "invalid data"; say what failed
+        for process in processes:
+            process.terminate()
+        cause = str(error.__cause__ or error).strip().splitlines()[0]
+        raise AutopatchError(
+            f"the study storage {mask_password(url)} could not save a trial ({cause}); free disk space or fix "
+            "the database, then rerun the same command to resume"
+        ) from None
     except BaseException:
         for process in processes:
             process.terminate()

@@ -11,6 +11,7 @@ import pytest
 import torch
 from optuna.trial import TrialState
 
+from autopatch.errors import AutopatchError
 from autopatch.search import StudySettings, TrialOutcome, open_study, run_study
 from autopatch.search.evaluator import TrialFailed
 from autopatch.search.storage import Heartbeat, open_storage
@@ -145,3 +146,26 @@ def test_three_journal_workers_reach_exactly_the_total(tmp_path):
     assert len(numbers) == len(set(numbers))
     assert states(trials)[TrialState.COMPLETE] == 9 == summary.complete
     assert states(trials)[TrialState.RUNNING] == 0
+
+
+def test_a_storage_that_cannot_save_stops_the_search_with_its_real_cause(tmp_path, monkeypatch):
+    import sqlite3
+
+    real_tell = optuna.study.Study.tell
+    told = []
+
+    def tell(self, trial, *args, **kwargs):
+        if len(told) == 2:  # the disk fills after two trials
+            try:
+                raise sqlite3.OperationalError("database or disk is full")
+            except sqlite3.OperationalError as full:
+                raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from full
+        told.append(trial)
+        return real_tell(self, trial, *args, **kwargs)
+
+    monkeypatch.setattr(optuna.study.Study, "tell", tell)
+    with pytest.raises(AutopatchError) as error:
+        run_study(settings(tmp_path), factory=CheapFactory(), trials=5, out_dir=tmp_path, progress=False)
+    message = str(error.value)
+    assert "\n" not in message and "database or disk is full" in message and "rerun the same command" in message
+    assert str(tmp_path) in message
