@@ -22,23 +22,28 @@ from optuna.trial import TrialState
 from PIL import Image
 
 from autopatch.cli.main import main
+from autopatch.errors import AutopatchError
 from autopatch.search.definition import REUSES_ATTR
+from autopatch.search.storage import open_storage
 
 TOY = Path(__file__).resolve().parents[2] / "examples" / "data" / "hazelnut_toy"
 SEARCH = ["--category", "hazelnut_toy", "--image-size", "64", "--bank-fraction", "0.5", "--device", "cpu"]
 pytestmark = pytest.mark.slow
 
 
+def open_storage_study(url: str, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=open_storage(url, create=False))
+
+
 def complete_trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
-    study = optuna.load_study(study_name=name, storage=url)
-    return [t for t in study.get_trials() if t.state == TrialState.COMPLETE]
+    return [t for t in open_storage_study(url, name).get_trials() if t.state == TrialState.COMPLETE]
 
 
 def complete_so_far(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
     """Like complete_trials while another process may still be creating the tables or the study in the file."""
     try:
         return complete_trials(url, name)
-    except (KeyError, sqlalchemy.exc.OperationalError):
+    except (KeyError, sqlalchemy.exc.OperationalError, AutopatchError):
         return []
 
 
@@ -46,9 +51,10 @@ def architectures(trials: list[optuna.trial.FrozenTrial]) -> list[str]:
     return [t.user_attrs["architecture"] for t in trials]
 
 
-def autopatch_process(*args: str) -> subprocess.Popen:
+def autopatch_process(*args: str, new_session: bool = False) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "autopatch.cli.main", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            start_new_session=new_session)  # fmt: skip
 
 
 def test_a_search_killed_and_resumed_with_more_trials_repeats_no_architecture(tmp_path):
@@ -108,19 +114,23 @@ def test_a_resume_on_other_data_is_refused_and_a_moved_copy_is_accepted(tmp_path
     assert len(complete_trials(f"sqlite:///{out / f'{name}.db'}", name)) == 3  # nothing was added
 
 
-def test_ctrl_c_in_a_search_is_one_line_exit_130_and_leaves_no_trial_running(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_ctrl_c_in_a_search_is_one_line_exit_130_and_leaves_no_trial_running(tmp_path, workers):
     out, name = tmp_path / "s", "hazelnut_toy-pretrained-k1-s0"
-    url = f"sqlite:///{out / f'{name}.db'}"
-    search = autopatch_process("search", str(TOY), *SEARCH, "--trials", "40", "--out", str(out))
+    suffix = "db" if workers == 1 else "journal"
+    url = f"sqlite:///{out / f'{name}.db'}" if workers == 1 else f"journal:///{out / f'{name}.journal'}"
+    args = ["search", str(TOY), *SEARCH, "--trials", "400", "--workers", str(workers), "--out", str(out)]
+    search = autopatch_process(*args, new_session=True)  # its own process group, like a terminal's job
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and len(complete_so_far(url, name)) < 2:
+    while time.monotonic() < deadline and not ((out / f"{name}.{suffix}").is_file() and
+                                               len(complete_so_far(url, name)) >= 2):  # fmt: skip
         time.sleep(0.1)
-    search.send_signal(signal.SIGINT)
+    os.killpg(search.pid, signal.SIGINT)  # Ctrl-C reaches the caller and every worker
     _, stderr = search.communicate(timeout=120)
-    assert search.returncode == 130 and "Traceback" not in stderr
+    assert search.returncode == 130 and "Traceback" not in stderr, stderr[-2000:]
     lines = [line for line in stderr.splitlines() if line.startswith("autopatch search:") and "warning:" not in line]
     kept = len(complete_trials(url, name))
     assert lines == [f"autopatch search: stopped: study '{name}' keeps its {kept} complete trials; "
                      "rerun the same command to resume"]  # fmt: skip
-    states = [t.state for t in optuna.load_study(study_name=name, storage=url).get_trials()]
+    states = [t.state for t in open_storage_study(url, name).get_trials()]
     assert TrialState.RUNNING not in states

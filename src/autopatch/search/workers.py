@@ -26,7 +26,7 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from autopatch.errors import AutopatchError
+from autopatch.errors import AutopatchError, AutopatchWarning
 from autopatch.search._optuna import heartbeat_thread
 from autopatch.search.definition import Objective, ObjectiveFactory, StudySettings, open_study
 from autopatch.search.evaluator import TrialFailed
@@ -154,12 +154,15 @@ def _quietly(call: Callable[..., Any], *args: Any) -> Any:
 def _worker_main(job: WorkerJob) -> None:
     """Entry point of a spawned worker: user errors print as one line and exit 2, like the CLI."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.simplefilter("ignore", AutopatchWarning)  # the calling process has shown the data's warnings
     share_cores(job.workers)
     try:
         run_worker(job)
     except AutopatchError as error:
         print(f"autopatch search worker {job.worker_index}: error: {error}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:  # Ctrl-C reaches every process of the group: its trial is recorded failed, and
+        sys.exit(130)  # the calling process prints the one line
 
 
 def share_cores(workers: int) -> None:
