@@ -80,9 +80,14 @@ class HeartbeatRDBStorage(RDBStorage):
         stale = super()._get_stale_trial_ids(study_id)
         grace_s = self.grace_period if self.grace_period is not None else 2 * (self.heartbeat_interval or 0)
         now = time.time()
-        with sqlalchemy.orm.Session(self.engine) as session:
-            beating = {row[0] for row in session.query(rdb_models.TrialHeartbeatModel.trial_id).all()}
-        for trial in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+        running = self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+        if not running:
+            return stale
+        ids = [trial._trial_id for trial in running]
+        heartbeat = rdb_models.TrialHeartbeatModel
+        with sqlalchemy.orm.Session(self.engine) as session:  # this study's running trials only
+            beating = {row[0] for row in session.query(heartbeat.trial_id).filter(heartbeat.trial_id.in_(ids))}
+        for trial in running:
             started = trial.datetime_start.timestamp() if trial.datetime_start else now
             if trial._trial_id not in beating and now - started > grace_s and trial._trial_id not in stale:
                 stale.append(trial._trial_id)

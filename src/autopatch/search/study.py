@@ -147,21 +147,17 @@ def run_study(
     processes = spawn_workers(job, workers - 1)
     try:
         work(study, objective, job, on_progress=bar.update)  # its last update saw the finished study
-    except KeyboardInterrupt:
+    except BaseException as error:
         for process in processes:  # their running trials go stale and are retried by the next run
             process.terminate()
-        raise SearchInterrupted(study) from None
-    except optuna.exceptions.StorageInternalError as error:  # Optuna blames "invalid data"; say what failed
-        for process in processes:
-            process.terminate()
-        cause = str(error.__cause__ or error).strip().splitlines()[0]
-        raise AutopatchError(
-            f"the study storage {mask_password(url)} could not save a trial ({cause}); free disk space or fix "
-            "the database, then rerun the same command to resume"
-        ) from None
-    except BaseException:
-        for process in processes:
-            process.terminate()
+        if isinstance(error, KeyboardInterrupt):
+            raise SearchInterrupted(study) from None
+        if isinstance(error, optuna.exceptions.StorageInternalError):  # Optuna blames "invalid data"
+            cause = str(error.__cause__ or error).strip().splitlines()[0]
+            raise AutopatchError(
+                f"the study storage {mask_password(url)} could not save a trial ({cause}); free disk space or "
+                "fix the database, then rerun the same command to resume"
+            ) from None
         raise
     finally:
         bar.close()
