@@ -42,7 +42,7 @@ from autopatch.search.storage import (
     mask_password,
     open_storage,
 )
-from autopatch.search.workers import WorkerJob, count_states, share_cores, spawn_workers, work
+from autopatch.search.workers import WorkerJob, count_states, share_cores, spawn_workers, stop_workers, work
 
 
 def completed_trial_of(study: optuna.Study, arch: Architecture) -> FrozenTrial | None:
@@ -148,8 +148,7 @@ def run_study(
     try:
         work(study, objective, job, on_progress=bar.update)  # its last update saw the finished study
     except BaseException as error:
-        for process in processes:  # their running trials go stale and are retried by the next run
-            process.terminate()
+        stop_workers(processes)
         if isinstance(error, KeyboardInterrupt):
             raise SearchInterrupted(study) from None
         if isinstance(error, optuna.exceptions.StorageInternalError):  # Optuna blames "invalid data"

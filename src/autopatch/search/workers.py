@@ -15,10 +15,13 @@ import gc
 import math
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -80,8 +83,7 @@ def work(
         if counts[TrialState.COMPLETE] + counts[TrialState.RUNNING] >= job.trials and not counts[TrialState.WAITING]:
             time.sleep(poll_s)  # the last slots are running elsewhere; one may fail or go stale and need a rerun
             continue
-        trial = _quietly(study.ask)
-        reason = _run_trial(study, trial, objective, job)
+        reason = _run_trial(study, objective, job)
         completed += reason is None
         consecutive_failures = 0 if reason is None else consecutive_failures + 1
         if consecutive_failures >= MAX_CONSECUTIVE_FAILURES:
@@ -90,32 +92,72 @@ def work(
             )
 
 
-def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: Objective, job: WorkerJob) -> str | None:
-    """Evaluate one trial and tell the storage; returns the reason it failed, None when COMPLETE."""
-    if _slots_taken_before(study, trial.number) >= job.trials:
-        return _fail(study, trial, f"not run: {job.trials} trials were already complete or running")
+def _run_trial(study: optuna.Study, objective: Objective, job: WorkerJob) -> str | None:
+    """Ask for a trial, evaluate it and tell the storage; returns the reason it failed, None when COMPLETE.
+    Ctrl-C reaches only the evaluation: asking and telling finish first, so no trial is left RUNNING."""
+    with interrupts_held() as released:
+        trial = _quietly(study.ask)
+        if _slots_taken_before(study, trial.number) >= job.trials:
+            return _fail(study, trial, f"not run: {job.trials} trials were already complete or running")
+        try:
+            with heartbeat_thread(study, trial), released():  # the heartbeat starts and stops held
+                outcome = objective(trial)
+        except TrialFailed as failure:
+            return _fail(study, trial, failure.reason)
+        except (torch.OutOfMemoryError, MemoryError) as error:
+            _free_memory()
+            return _fail(study, trial, f"out of memory ({type(error).__name__})")
+        except BaseException as error:  # a bug or Ctrl-C: leave the trial failed with the reason, then stop
+            _fail(study, trial, f"{type(error).__name__}: {error}")
+            raise
+        rwap = float(outcome.metrics["rwap"])
+        if not (math.isfinite(outcome.gflops) and math.isfinite(rwap)):
+            return _fail(study, trial, f"non-finite objective: gflops={outcome.gflops}, rwap={rwap}")
+        for key, value in {**outcome.attrs, **outcome.metrics, "gflops": float(outcome.gflops)}.items():
+            trial.set_user_attr(key, value)
+        if job.settings.max_gflops is not None:  # <= 0 is feasible; kept as a user attr too, to be seen
+            excess = float(outcome.gflops) - job.settings.max_gflops
+            trial.set_constraint("max_gflops", excess)
+            trial.set_user_attr(CONSTRAINT_ATTR, excess)
+        study.tell(trial, [float(outcome.gflops), rwap])
+        return None
+
+
+@contextmanager
+def interrupts_held() -> Iterator[Callable[[], AbstractContextManager[None]]]:
+    """Hold Ctrl-C (SIGINT) while the block runs and deliver it when the block ends; the block gets
+    `released`, a context inside which Ctrl-C acts at once (a held one is delivered on entry). A no-op off
+    the main thread (signals reach only it) and where SIGINT is ignored."""
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous in (signal.SIG_IGN, None):
+        yield nullcontext
+        return
+    held: list[int] = []
+
+    def hold(signum: int, _frame: object) -> None:
+        held.append(signum)
+
+    def deliver() -> None:
+        signal.signal(signal.SIGINT, previous)
+        if held:
+            held.clear()
+            signal.raise_signal(signal.SIGINT)
+
+    @contextmanager
+    def released() -> Iterator[None]:
+        try:
+            deliver()
+            yield
+        finally:
+            signal.signal(signal.SIGINT, hold)
+
+    signal.signal(signal.SIGINT, hold)
     try:
-        with heartbeat_thread(study, trial):
-            outcome = objective(trial)
-    except TrialFailed as failure:
-        return _fail(study, trial, failure.reason)
-    except (torch.OutOfMemoryError, MemoryError) as error:
-        _free_memory()
-        return _fail(study, trial, f"out of memory ({type(error).__name__})")
-    except BaseException as error:  # a bug or Ctrl-C: leave the trial failed with the reason, then stop
-        _fail(study, trial, f"{type(error).__name__}: {error}")
+        yield released
+    except BaseException:
+        signal.signal(signal.SIGINT, previous)  # one Ctrl-C is on its way up already; a held one joins it
         raise
-    rwap = float(outcome.metrics["rwap"])
-    if not (math.isfinite(outcome.gflops) and math.isfinite(rwap)):
-        return _fail(study, trial, f"non-finite objective: gflops={outcome.gflops}, rwap={rwap}")
-    for key, value in {**outcome.attrs, **outcome.metrics, "gflops": float(outcome.gflops)}.items():
-        trial.set_user_attr(key, value)
-    if job.settings.max_gflops is not None:  # <= 0 is feasible; kept as a user attr too, to be seen
-        excess = float(outcome.gflops) - job.settings.max_gflops
-        trial.set_constraint("max_gflops", excess)
-        trial.set_user_attr(CONSTRAINT_ATTR, excess)
-    study.tell(trial, [float(outcome.gflops), rwap])
-    return None
+    deliver()
 
 
 def _slots_taken_before(study: optuna.Study, number: int) -> int:
@@ -154,6 +196,7 @@ def _quietly(call: Callable[..., Any], *args: Any) -> Any:
 def _worker_main(job: WorkerJob) -> None:
     """Entry point of a spawned worker: user errors print as one line and exit 2, like the CLI."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    signal.signal(signal.SIGINT, _InterruptOnce())
     warnings.simplefilter("ignore", AutopatchWarning)  # the calling process has shown the data's warnings
     share_cores(job.workers)
     try:
@@ -163,6 +206,19 @@ def _worker_main(job: WorkerJob) -> None:
         sys.exit(2)
     except KeyboardInterrupt:  # Ctrl-C reaches every process of the group: its trial is recorded failed, and
         sys.exit(130)  # the calling process prints the one line
+
+
+class _InterruptOnce:
+    """A worker's SIGINT handler: the terminal's Ctrl-C and the calling process's (see `stop_workers`) are one
+    stop, so the first raises KeyboardInterrupt and the rest are ignored."""
+
+    def __init__(self) -> None:
+        self.interrupted = False
+
+    def __call__(self, _signum: int, _frame: object) -> None:
+        if not self.interrupted:
+            self.interrupted = True
+            raise KeyboardInterrupt
 
 
 def share_cores(workers: int) -> None:
@@ -181,3 +237,17 @@ def spawn_workers(job: WorkerJob, count: int) -> list[multiprocessing.process.Ba
     for process in processes:
         process.start()
     return processes
+
+
+def stop_workers(processes: Sequence[multiprocessing.process.BaseProcess], grace_s: float = 30.0) -> None:
+    """Stop spawned workers as Ctrl-C does: each records its running trial failed and exits; one that has
+    not exited after `grace_s` is terminated (its trial goes stale and is retried by the next run)."""
+    for process in processes:
+        if process.is_alive() and process.pid is not None:
+            os.kill(process.pid, signal.SIGINT)
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.terminate()
+            process.join()
