@@ -30,6 +30,7 @@ from autopatch.deploy import PredictionReport, predict_files
 from autopatch.errors import AutopatchError
 from autopatch.experiment import ExperimentOutputs, ExperimentSettings, run_experiment
 from autopatch.files import check_output_file, check_output_folder, write_text
+from autopatch.metrics import DEFAULT_NORMAL_FPR
 from autopatch.report.pareto_plot import save_pareto_plot
 from autopatch.search import (
     ExportResult,
@@ -97,12 +98,14 @@ def fit(
     weights: str | None = None,
     batch_size: int = 32,
     seed: int = 0,
+    normal_fpr: float = DEFAULT_NORMAL_FPR,
     out: str | Path | None = None,
     progress: bool = False,
 ) -> Segmenter:
     """A Segmenter of `backbone`'s `blocks` (one patch size each): memory bank from the train split, pixel
-    threshold with the best F1 on the validation split (k anomalies per defect type). With `out` it is saved
-    there (the location is checked before any work); else save it with `.save`.
+    and image (OK/NG) thresholds with the best F1 on the validation split (k anomalies per defect type; see
+    `Segmenter.fit_thresholds` for `normal_fpr`). With `out` it is saved there (the location is checked
+    before any work); else save it with `.save`.
 
     >>> model = autopatch.fit(autopatch.demo_data_root(), "hazelnut_toy", "efficientnet_lite0", [4, 8], [3, 3],
     ...                       image_size=64)
@@ -119,7 +122,7 @@ def fit(
         encoder, blocks, patch_sizes, image_size, bank_fraction=bank_fraction, coreset=coreset,
         smoothing_sigma=smoothing_sigma, device=device, seed=seed,
     )  # fmt: skip
-    val = fit_on_splits(segmenter, splits, batch_size=batch_size, progress=progress)
+    val = fit_on_splits(segmenter, splits, batch_size=batch_size, progress=progress, normal_fpr=normal_fpr)
     segmenter.metadata = {
         "category": category,
         "k": k,
@@ -226,13 +229,15 @@ def export(
     trial: str | int = "best",
     max_gflops: float | None = None,
     coreset: float | None = None,
+    normal_fpr: float = DEFAULT_NORMAL_FPR,
     data_root: str | Path | None = None,
     device: str = "auto",
     batch_size: int = 32,
     progress: bool = False,
 ) -> ExportResult:
     """Re-fit a trial ('best' = highest validation rwAP, within `max_gflops`) on the train split with the full
-    bank (or `coreset`), threshold it on val, save the model file `out` and score it on the test split.
+    bank (or `coreset`), both thresholds on val (`normal_fpr` as in `fit`), save the model file `out` and score
+    it on the test split.
 
     >>> import tempfile
     >>> from pathlib import Path
@@ -246,8 +251,8 @@ def export(
     study = study.study if isinstance(study, SearchSummary) else study
     chosen = select_trial(study.get_trials(deepcopy=False), trial, max_gflops)
     return export_trial(
-        study, chosen, out, coreset=coreset, data_root=data_root, device=device, batch_size=batch_size,
-        progress=progress,
+        study, chosen, out, coreset=coreset, normal_fpr=normal_fpr, data_root=data_root, device=device,
+        batch_size=batch_size, progress=progress,
     )  # fmt: skip
 
 
@@ -261,15 +266,18 @@ def predict(
     progress: bool = False,
 ) -> PredictionReport:
     """Score an image or a folder of images: `<stem>.png` (image | overlay | mask outline) and `<stem>.npy`
-    (float32 score map) per image under `out`; unreadable files are reported, not fatal.
+    (float32 score map) per image under `out`, and `predictions.csv` with each image's score, OK/NG label
+    and defect area; unreadable files are reported, not fatal.
 
     >>> import tempfile
     >>> model = autopatch.fit(autopatch.demo_data_root(), "hazelnut_toy", "efficientnet_lite0", [4], [3],
     ...                       image_size=64)
     >>> report = autopatch.predict(model, autopatch.demo_data_root() / "hazelnut_toy" / "test" / "colour",
     ...                            tempfile.mkdtemp())
-    >>> len(report.written), report.failures
-    (17, [])
+    >>> len(report.written), report.failures, report.csv.name
+    (17, [], 'predictions.csv')
+    >>> report.ng  # of the 17 colour defects, judged by the image threshold chosen on validation
+    12
     """
     return predict_files(_model(model, device), image_or_dir, out, batch_size=batch_size, progress=progress)
 
@@ -333,11 +341,13 @@ def demo(
     write_text(evaluation, json.dumps(record, indent=2))
     log(f"[3/4] test metrics written to {evaluation}")
 
-    log("[4/4] heatmaps of the test images")
+    log("[4/4] heatmaps and OK/NG verdicts of the test images")
     model = Segmenter.load(result.path, device=device)
     heatmaps = out / "heatmaps"
     written = 0
     for folder in sorted(p for p in (root / DEMO_CATEGORY / "test").iterdir() if p.is_dir()):
-        written += len(predict(model, folder, heatmaps / folder.name).written)
+        report = predict(model, folder, heatmaps / folder.name)
+        written += len(report.written)
+        log(f"  test/{folder.name}: {len(report.predictions)} images, {report.ng} NG ({report.csv})")
     log(f"{written} heatmap PNGs in {heatmaps}")
     return DemoResult(out, summary, plot, result, evaluation, heatmaps, written)

@@ -24,7 +24,7 @@ def fitted(bottle_root: Path) -> tuple[Segmenter, object]:
     assert (encoder.block(4).stride, encoder.block(10).stride) == (8, 16)
     # bank fraction 0.1 keeps the CPU test short; the full bank only scores higher
     segmenter = Segmenter(encoder, [4, 10], [3, 3], 224, bank_fraction=0.1).fit(splits.train.images)
-    segmenter.fit_threshold(splits.val.images, splits.val.masks)
+    segmenter.fit_thresholds(splits.val.images, splits.val.masks, splits.val.is_anomalous)
     return segmenter, splits
 
 

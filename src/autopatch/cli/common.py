@@ -17,6 +17,12 @@ METRIC_ROWS = (
     ("F1", "f1"),
     ("precision", "precision"),
     ("recall", "recall"),
+    ("image-AUROC", "image_auroc"),
+    ("image-AP", "image_ap"),
+    ("image-F1max", "image_f1_max"),
+    ("image-thr", "image_threshold"),
+    ("image-F1", "image_f1"),
+    ("image-FPR", "image_fpr"),
     ("GFLOPs", "gflops"),
     ("images/s", "images_per_s"),
 )
@@ -31,6 +37,18 @@ def add_device(parser: argparse.ArgumentParser) -> None:
 def add_batch_size(parser: argparse.ArgumentParser) -> None:
     """--batch-size, the same for every sub-command that encodes images."""
     parser.add_argument("--batch-size", type=int, default=32, help="images encoded at once; lower it if out of memory")
+
+
+def add_normal_fpr(parser: argparse.ArgumentParser) -> None:
+    """--normal-fpr, for the sub-commands that choose an image threshold."""
+    parser.add_argument("--normal-fpr", type=float, default=0.01,
+                        help="image threshold when validation has no anomaly: at most this fraction of the "
+                        "holdout normals is NG")  # fmt: skip
+
+
+def print_image_threshold(val: Mapping[str, object]) -> None:
+    """The image (OK/NG) threshold line of `fit` and `export`."""
+    print(f"image thr    {format_value(val['image_threshold'])}  ({val['image_threshold_rule']})")
 
 
 def int_list(text: str) -> list[int]:
@@ -55,4 +73,4 @@ def format_value(value: object) -> str:
 def print_metrics(metrics: Mapping[str, object], indent: str = "") -> None:
     """The test-split table of `evaluate`, `baseline` and `export`: one metric per line."""
     for label, key in METRIC_ROWS:
-        print(f"{indent}{label:<10} {format_value(metrics[key])}")
+        print(f"{indent}{label:<11} {format_value(metrics[key])}")

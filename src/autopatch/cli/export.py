@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autopatch.cli.common import add_batch_size, add_device, print_metrics
+from autopatch.cli.common import add_batch_size, add_device, add_normal_fpr, print_image_threshold, print_metrics
 from autopatch.cli.pareto import add_study_arguments
 
 if TYPE_CHECKING:
@@ -18,13 +18,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export",
         help="refit a study's trial on the train split and save it as a model file",
         description="Refits the chosen trial's architecture on the train split (full bank, or --coreset), "
-        "picks the pixel threshold on the validation split, saves the model to --out and prints its "
+        "picks the pixel and image (OK/NG) thresholds on the validation split, saves the model to --out and prints its "
         "test-split metrics.",
     )
     add_study_arguments(parser)
     parser.add_argument("--trial", default="best", help="trial number, or 'best' (highest val rwAP; default)")
     parser.add_argument("--max-gflops", type=float, default=None, help="with 'best': best within this budget")
     parser.add_argument("--coreset", type=float, default=None, help="greedy coreset fraction of the bank, e.g. 0.1")
+    add_normal_fpr(parser)
     parser.add_argument("--data", type=Path, default=None, help="data root, if not where the study recorded it")
     add_device(parser)
     add_batch_size(parser)
@@ -36,6 +37,7 @@ def print_export(result: ExportResult) -> None:
     print(f"model        {result.path}")
     print(f"trial        {result.trial}: {result.architecture}")
     print(f"threshold    {result.val_threshold['threshold']:.6g} (val F1 {result.val_threshold['f1']:.4f})")
+    print_image_threshold(result.val_threshold)
     print(f"test split, {result.test_metrics['images']} images:")
     print_metrics(result.test_metrics, indent="  ")
 
@@ -45,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
 
     study = load_study(args.study, storage=args.storage, runs=args.runs)
     result = export(
-        study, args.out, trial=args.trial, max_gflops=args.max_gflops, coreset=args.coreset, data_root=args.data,
-        device=args.device, batch_size=args.batch_size, progress=True,
+        study, args.out, trial=args.trial, max_gflops=args.max_gflops, coreset=args.coreset,
+        normal_fpr=args.normal_fpr, data_root=args.data, device=args.device, batch_size=args.batch_size, progress=True,
     )
     print_export(result)
     return 0

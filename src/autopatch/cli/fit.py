@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autopatch.cli.common import add_batch_size, add_device, int_list
+from autopatch.cli.common import add_batch_size, add_device, add_normal_fpr, int_list, print_image_threshold
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "fit",
         help="fit a segmentation model (memory bank + F1 threshold) and save it to one file",
-        description="Fits the memory bank on the train split, picks the pixel threshold with the best F1 on "
-        "the validation split, and saves everything to --out.",
+        description="Fits the memory bank on the train split, picks the pixel and image (OK/NG) thresholds with "
+        "the best F1 on the validation split, and saves everything to --out.",
     )
     parser.add_argument("data_root", type=Path, help="folder that contains the category folder (MVTec layout)")
     parser.add_argument("--category", required=True, help="category folder name, e.g. bottle")
@@ -31,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights", default=None, help="local encoder checkpoint instead of the download")
     add_batch_size(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of bank fraction and coreset sampling")
+    add_normal_fpr(parser)
     parser.add_argument("--out", required=True, type=Path, help="model file to write, e.g. model.pt")
     parser.set_defaults(run=run)
 
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         args.data_root, args.category, args.backbone, args.blocks, args.patch_sizes, k=args.k,
         image_size=args.image_size, coreset=args.coreset, bank_fraction=args.bank_fraction,
         smoothing_sigma=args.smoothing_sigma, device=args.device, weights=args.weights, batch_size=args.batch_size,
-        seed=args.seed, out=args.out, progress=True,
+        seed=args.seed, normal_fpr=args.normal_fpr, out=args.out, progress=True,
     )  # fmt: skip
     val = segmenter.metadata["val"]
     print(f"model        {args.out}")
@@ -51,4 +52,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"GFLOPs       {segmenter.gflops:.3f}")
     print(f"threshold    {val['threshold']:.6g}  (val F1 {val['f1']:.4f}, precision {val['precision']:.4f}, "
           f"recall {val['recall']:.4f})")
+    print_image_threshold(val)
     return 0

@@ -14,7 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "predict",
         help="anomaly maps for an image or a folder of images",
         description="Writes <stem>.png (image | heatmap overlay | thresholded mask outline) and <stem>.npy "
-        "(raw float32 score map) per image. Non-image files in a folder are skipped with a warning; "
+        "(raw float32 score map) per image, and predictions.csv (file, image_score = the map's maximum, label "
+        "OK/NG by the model's image threshold, defect_area_px at or above its pixel threshold). Non-image files "
+        "in a folder are skipped with a warning; "
         "unreadable images are reported and the rest still processed. Exit code 0 when every image was "
         "processed, 1 when any could not be read.",
     )
@@ -35,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: skipped {path} (not an image file)", file=sys.stderr)
     for path, reason in report.failures:
         print(f"error: could not read {path}: {reason}", file=sys.stderr)
-    print(f"wrote {len(report.written)} prediction(s) to {args.out}"
+    print(f"wrote {len(report.written)} prediction(s) and {report.csv} to {args.out}"
           + ("" if segmenter.threshold is not None else " (model has no threshold: no mask outline)"))
+    if segmenter.image_threshold is None:
+        print("no OK/NG: the model has no image threshold; re-create it with `autopatch fit` or `autopatch export`")
+    else:
+        print(f"{len(report.predictions)} images, {report.ng} NG (image threshold {segmenter.image_threshold:.6g})")
     return 1 if report.failures or not report.written else 0

@@ -1,12 +1,18 @@
-"""Predict on arbitrary image files: per image a panel PNG and the raw score map, robust to bad files.
+"""Predict on arbitrary image files: per image a panel PNG, the raw score map and a verdict, robust to bad files.
 
 A folder is read non-recursively; files whose names do not end in an image extension are skipped
 (and listed), files that fail to decode are reported and the rest still processed. Images are
 decoded and scored `batch_size` at a time, so memory stays bounded for any folder size.
+
+`predictions.csv` has one row per scored image: file, image_score (the map's maximum), label (NG when the
+score is >= the model's image threshold, else OK; empty for a model without one) and defect_area_px (pixels
+of the map at or above the pixel threshold, at the model's image size; empty without one).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,18 +22,44 @@ from tqdm.auto import tqdm
 
 from autopatch.data import IMAGE_EXTENSIONS, load_readable_images
 from autopatch.errors import AutopatchError, check_positive
-from autopatch.files import atomic_path, check_output_folder
+from autopatch.files import atomic_path, check_output_folder, write_text
+from autopatch.metrics import image_scores
 from autopatch.report.heatmaps import save_prediction_png
 from autopatch.segmenter.segmenter import Segmenter
+
+OK, NG = "OK", "NG"
+
+
+PREDICTIONS_FILE = "predictions.csv"
+CSV_COLUMNS = ("file", "image_score", "label", "defect_area_px")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One scored image: its file, image score, OK/NG label (None without an image threshold) and the
+    pixels at or above the pixel threshold (None without one)."""
+
+    path: Path
+    image_score: float
+    label: str | None
+    defect_area_px: int | None
 
 
 @dataclass
 class PredictionReport:
-    """What predict_files did: written (image, png, npy) triples, skipped non-images, unreadable images."""
+    """What predict_files did: written (image, png, npy) triples, one Prediction per written image, skipped
+    non-images, unreadable images, and the CSV of the predictions."""
 
     written: list[tuple[Path, Path, Path]] = field(default_factory=list)
+    predictions: list[Prediction] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     failures: list[tuple[Path, str]] = field(default_factory=list)
+    csv: Path | None = None
+
+    @property
+    def ng(self) -> int:
+        """How many images were judged NG."""
+        return sum(p.label == NG for p in self.predictions)
 
 
 def collect_inputs(image_or_dir: str | Path) -> tuple[list[Path], list[Path]]:
@@ -52,7 +84,8 @@ def output_stems(paths: list[Path]) -> list[str]:
 def predict_files(
     segmenter: Segmenter, image_or_dir: str | Path, out_dir: str | Path, batch_size: int = 32, progress: bool = False
 ) -> PredictionReport:
-    """Write `<stem>.png` (image | heatmap overlay | threshold outline) and `<stem>.npy` (float32 [S,S])."""
+    """Write `<stem>.png` (image | heatmap overlay | threshold outline), `<stem>.npy` (float32 [S,S]) and
+    `predictions.csv` (see the module's docstring)."""
     check_positive("--batch-size", batch_size)
     images, skipped = collect_inputs(image_or_dir)
     report = PredictionReport(skipped=skipped)
@@ -71,4 +104,24 @@ def predict_files(
             with atomic_path(npy) as tmp:
                 np.save(tmp, score.astype(np.float32))
             report.written.append((path, png, npy))
+            report.predictions.append(judge(segmenter, path, score))
+    report.csv = _write_csv(out_dir / PREDICTIONS_FILE, report.predictions)
     return report
+
+
+def judge(segmenter: Segmenter, path: Path, score_map: np.ndarray) -> Prediction:
+    """The verdict of one anomaly map by the model's thresholds."""
+    score = float(image_scores(score_map[None])[0])
+    label = None if segmenter.image_threshold is None else (NG if score >= segmenter.image_threshold else OK)
+    area = None if segmenter.threshold is None else int(np.count_nonzero(score_map >= segmenter.threshold))
+    return Prediction(path, score, label, area)
+
+
+def _write_csv(path: Path, predictions: list[Prediction]) -> Path:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for p in predictions:
+        area = "" if p.defect_area_px is None else p.defect_area_px
+        writer.writerow([str(p.path), repr(p.image_score), p.label or "", area])
+    return write_text(path, text.getvalue())

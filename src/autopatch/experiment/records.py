@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-METRIC_KEYS = ("auroc", "pauroc_0.3", "ap", "rwap", "aupro_0.3")  # Table 5's column order
-METRIC_LABELS = {"auroc": "AUROC", "pauroc_0.3": "AUROC@0.3", "ap": "AP", "rwap": "rwAP", "aupro_0.3": "AUPRO@0.3"}
+METRIC_KEYS = ("auroc", "pauroc_0.3", "ap", "rwap", "aupro_0.3", "image_auroc", "image_ap")  # Table 5's columns
+METRIC_LABELS = {"auroc": "AUROC", "pauroc_0.3": "AUROC@0.3", "ap": "AP", "rwap": "rwAP", "aupro_0.3": "AUPRO@0.3",
+                 "image_auroc": "image AUROC", "image_ap": "image AP"}  # fmt: skip
 ORACLE = "Test'"
 BASELINE = "baseline"
 BEST = "best"

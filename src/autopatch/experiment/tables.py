@@ -2,8 +2,9 @@
 
 - Table 3/4-style (`rwap_gflops_table`): test rwAP % and GFLOPs per dataset and column (k=1, 2, 4, Test',
   baseline), mean ± std over seeds; a `mean` row when there are several datasets.
-- Table 5-style (`metric_table`): AUROC, AUROC@0.3, AP, rwAP, AUPRO@0.3 per method with its rank among
-  the methods of that dataset (1 = best; ties share the best rank), showing where metrics disagree.
+- Table 5-style (`metric_table`): AUROC, AUROC@0.3, AP, rwAP, AUPRO@0.3 (pixel), image AUROC, image AP per
+  method with its rank among the methods of that dataset (1 = best; ties share the best rank), showing where
+  metrics disagree.
 - Table 6-style (`architecture_table`): every chosen architecture in the paper's notation.
 
 Spread is the sample standard deviation (n - 1) over seeds; one value prints without "±". The `mean`
@@ -71,9 +72,12 @@ def ranks(values: Sequence[float | None]) -> list[int | None]:
 
 
 def _per_seed(records: Iterable[RunRecord], value: str) -> dict[tuple[str, str], dict[int | None, float]]:
-    """(dataset, method) -> seed -> value ('gflops' or a metric key)."""
+    """(dataset, method) -> seed -> value ('gflops' or a metric key); records without the metric (results
+    cached before autopatch computed it) are left out."""
     table: dict[tuple[str, str], dict[int | None, float]] = {}
     for r in records:
+        if value != "gflops" and value not in r.metrics:
+            continue
         number = r.gflops if value == "gflops" else r.metrics[value]
         table.setdefault((r.dataset, r.method), {})[r.seed] = float(number)
     return table

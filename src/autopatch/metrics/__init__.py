@@ -1,7 +1,27 @@
-"""Pixel-level anomaly segmentation metrics: rwAP (AutoPatch), AP, AUROC, pAUROC, AUPRO, F1 thresholds."""
+"""Segmentation metrics (rwAP (AutoPatch), AP, AUROC, pAUROC, AUPRO), image-level metrics and thresholds."""
 
+from autopatch.metrics.image import (
+    DEFAULT_NORMAL_FPR,
+    IMAGE_METRIC_NAMES,
+    decision_counts,
+    image_metrics,
+    image_scores,
+    image_threshold,
+)
 from autopatch.metrics.regions import rwap_pixel_weights
 from autopatch.metrics.segmentation import METRIC_NAMES, segmentation_metrics
 from autopatch.metrics.threshold import best_f1_threshold, precision_recall_f1
 
-__all__ = ["METRIC_NAMES", "best_f1_threshold", "precision_recall_f1", "rwap_pixel_weights", "segmentation_metrics"]
+__all__ = [
+    "DEFAULT_NORMAL_FPR",
+    "IMAGE_METRIC_NAMES",
+    "METRIC_NAMES",
+    "best_f1_threshold",
+    "decision_counts",
+    "image_metrics",
+    "image_scores",
+    "image_threshold",
+    "precision_recall_f1",
+    "rwap_pixel_weights",
+    "segmentation_metrics",
+]

@@ -24,7 +24,7 @@ from autopatch.data import Split, Splits
 from autopatch.features import AveragePatchify
 from autopatch.features.cache import FeatureCache
 from autopatch.features.encoding import prepared
-from autopatch.metrics import segmentation_metrics
+from autopatch.metrics import image_metrics, image_scores, segmentation_metrics
 from autopatch.search.architecture import Architecture
 from autopatch.search.spaces import extractable_blocks
 from autopatch.segmenter.scoring import PatchScorer
@@ -77,6 +77,7 @@ class TrialEvaluator:
         self._images = {"train": splits.train.images.to(self.device), "scored": scored.images.to(self.device)}
         self._masks = scored.masks.numpy()
         self._types = list(scored.types)
+        self._anomalous = scored.is_anomalous
         self._encoders: dict[str, Encoder] = {}
         self._supernets = SupernetPool(pretrained, weights, self.device)
         self._gflops: dict[tuple[Any, ...], float] = {}
@@ -139,7 +140,9 @@ class TrialEvaluator:
             raise TrialFailed(f"{arch}: NaN or Inf anomaly scores")
 
         start = perf_counter()
-        metrics = {name: float(value) for name, value in segmentation_metrics(scores, self._masks, self._types).items()}
+        values = {**segmentation_metrics(scores, self._masks, self._types),
+                  **image_metrics(image_scores(scores), self._anomalous)}  # fmt: skip
+        metrics = {name: float(value) for name, value in values.items()}
         timings["metrics"] = perf_counter() - start
         if any(math.isnan(value) for value in metrics.values()):
             raise TrialFailed(f"{arch}: NaN metric ({metrics})")

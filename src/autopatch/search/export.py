@@ -18,6 +18,7 @@ from autopatch.backbones import create_encoder
 from autopatch.data import load_splits
 from autopatch.errors import AutopatchError
 from autopatch.files import check_output_file
+from autopatch.metrics import DEFAULT_NORMAL_FPR
 from autopatch.search.architecture import Architecture
 from autopatch.segmenter import Segmenter, fit_and_evaluate
 
@@ -27,7 +28,7 @@ class ExportResult:
     path: Path
     trial: int
     architecture: str
-    val_threshold: dict[str, float]
+    val_threshold: dict[str, Any]
     test_metrics: dict[str, Any]
 
 
@@ -45,12 +46,13 @@ def export_trial(
     out: str | Path,
     *,
     coreset: float | None = None,
+    normal_fpr: float = DEFAULT_NORMAL_FPR,
     data_root: str | Path | None = None,
     device: str = "auto",
     batch_size: int = 32,
     progress: bool = False,
 ) -> ExportResult:
-    """Fit `trial`'s architecture on the study's train split, threshold on val, save to `out`, score on test.
+    """Fit `trial`'s architecture on the study's train split, thresholds on val, save to `out`, score on test.
 
     `data_root` overrides the folder the study recorded (e.g. the study was run on another machine).
     """
@@ -64,7 +66,7 @@ def export_trial(
     segmenter = Segmenter(
         encoder, arch.block_ids, arch.patch_sizes, image_size, coreset=coreset, device=device, seed=int(attrs["seed"])
     )
-    evaluation = fit_and_evaluate(segmenter, splits, batch_size=batch_size, progress=progress)
+    evaluation = fit_and_evaluate(segmenter, splits, batch_size=batch_size, progress=progress, normal_fpr=normal_fpr)
     segmenter.metadata = {
         "category": attrs["category"],
         "k": int(attrs["k"]),

@@ -22,7 +22,7 @@ from autopatch.data import load_splits
 from autopatch.device import resolve_device
 from autopatch.errors import AutopatchError, check_positive
 from autopatch.files import check_output_folder
-from autopatch.metrics import METRIC_NAMES
+from autopatch.metrics import IMAGE_METRIC_NAMES, METRIC_NAMES
 from autopatch.search.architecture import Architecture, build_encoder
 from autopatch.search.definition import REUSES_ATTR, ObjectiveFactory, StudySettings, TrialOutcome, open_study
 from autopatch.search.evaluator import TrialEvaluator, TrialFailed
@@ -43,6 +43,8 @@ from autopatch.search.storage import (
     open_storage,
 )
 from autopatch.search.workers import WorkerJob, count_states, share_cores, spawn_workers, stop_workers, work
+
+ALL_METRICS = (*METRIC_NAMES, *IMAGE_METRIC_NAMES)  # a trial of an older study may lack the image ones
 
 
 def completed_trial_of(study: optuna.Study, arch: Architecture) -> FrozenTrial | None:
@@ -69,7 +71,7 @@ class ArchitectureObjective:
         trial.set_user_attr("architecture_dict", arch.to_dict())
         done = completed_trial_of(trial.study, arch)
         if done is not None:  # the study holds this architecture's result: reuse it, never evaluate it again
-            metrics = {name: float(done.user_attrs[name]) for name in METRIC_NAMES}
+            metrics = {name: float(done.user_attrs[name]) for name in ALL_METRICS if name in done.user_attrs}
             gflops = float(done.user_attrs["gflops"])
             return TrialOutcome(gflops=gflops, metrics=metrics, attrs={REUSES_ATTR: done.number})
         result = self.evaluator.evaluate(arch)

@@ -1,11 +1,14 @@
 """The one-file model format: a plain dict of tensors and JSON-able values, readable with weights_only=True.
 
-Layout (format_version 1)::
+Layout (format_version 2)::
 
     {"format": "autopatch-model", "format_version": 1, "autopatch_version": str,
      "encoder": {"family", "config", "state_dict"}, "block_ids", "patch_sizes", "image_size",
-     "normalisation": {"mean", "std"}, "bank": MemoryBank.state_dict(), "threshold", "smoothing_sigma",
-     "metadata": {...}, "aggregation": {"kind", "config"}}
+     "normalisation": {"mean", "std"}, "bank": MemoryBank.state_dict(), "threshold", "image_threshold",
+     "smoothing_sigma", "metadata": {...}, "aggregation": {"kind", "config"}}
+
+"threshold" is the pixel threshold, "image_threshold" the OK/NG one on the map's maximum (added in format 2;
+format 1 files load with none).
 
 "aggregation" says how block maps become patch vectors (see segmenter.aggregation).
 
@@ -24,7 +27,7 @@ from autopatch.errors import AutopatchError
 from autopatch.files import atomic_path
 
 FORMAT_NAME = "autopatch-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 REQUIRED_KEYS = (
     "encoder",
     "block_ids",

@@ -24,13 +24,13 @@ from autopatch.device import resolve_device
 from autopatch.errors import AutopatchError, check_fraction, check_positive
 from autopatch.features import AveragePatchify, PatchAggregation, create_aggregation
 from autopatch.features.encoding import encode_batch, prepared
-from autopatch.metrics import best_f1_threshold
+from autopatch.metrics import DEFAULT_NORMAL_FPR, best_f1_threshold, image_scores, image_threshold
 from autopatch.segmenter.model_file import load_model_file, save_model_file
 from autopatch.segmenter.scoring import PatchScorer
 
 
 class Segmenter:
-    """Encoder + extraction blocks + patch sizes + memory bank (+ pixel threshold), saved as one file.
+    """Encoder + extraction blocks + patch sizes + memory bank (+ pixel and image thresholds), saved as one file.
 
     Blocks are ordered by stride (stable) so the first map, which all others are resized to, is the
     highest-resolution one; `block_ids`/`patch_sizes` hold that order. Only the encoder truncated at
@@ -84,7 +84,8 @@ class Segmenter:
             smoothing_sigma=None if smoothing_sigma is None else float(smoothing_sigma),
             seed=self.seed,
         )
-        self.threshold: float | None = None
+        self.threshold: float | None = None  # pixel: score >= threshold is a defect pixel
+        self.image_threshold: float | None = None  # image: max of the map >= it is NG
         self.metadata: dict[str, Any] = {}
         self._gflops: float | None = None
         self._feature_map_size: tuple[int, int] | None = None
@@ -168,14 +169,26 @@ class Segmenter:
             start += len(scores)
         return out
 
-    def fit_threshold(
-        self, images: torch.Tensor, masks: torch.Tensor, batch_size: int = 32, progress: bool = False
-    ) -> dict[str, float]:
-        """Store the pixel threshold with the best F1 on (validation) images/masks; returns it with F1/P/R."""
-        scores = self.predict(images, batch_size, progress)
-        threshold, f1, precision, recall = best_f1_threshold(scores.numpy(), masks.cpu().numpy().astype(bool))
+    def fit_thresholds(
+        self,
+        images: torch.Tensor,
+        masks: torch.Tensor,
+        anomalous: Sequence[bool],
+        *,
+        normal_fpr: float = DEFAULT_NORMAL_FPR,
+        batch_size: int = 32,
+        progress: bool = False,
+    ) -> dict[str, Any]:
+        """Store both decision thresholds from (validation) images: the pixel threshold with the best F1 on
+        `masks`, and the image (OK/NG) threshold on the image scores, by image F1-max when `anomalous` marks
+        any image, else flagging at most `normal_fpr` of the normal images. Returns them with F1/P/R and the
+        image rule."""
+        scores = self.predict(images, batch_size, progress).numpy()
+        threshold, f1, precision, recall = best_f1_threshold(scores, masks.cpu().numpy().astype(bool))
         self.threshold = float(threshold)
-        return {"threshold": self.threshold, "f1": float(f1), "precision": float(precision), "recall": float(recall)}
+        self.image_threshold, rule = image_threshold(image_scores(scores), list(anomalous), normal_fpr)
+        return {"threshold": self.threshold, "f1": float(f1), "precision": float(precision), "recall": float(recall),
+                "image_threshold": self.image_threshold, "image_threshold_rule": rule}  # fmt: skip
 
     # --- model file -------------------------------------------------------------------------------
 
@@ -197,6 +210,7 @@ class Segmenter:
             "normalisation": {"mean": list(self.encoder.mean), "std": list(self.encoder.std)},
             "bank": self.bank.state_dict(),
             "threshold": self.threshold,
+            "image_threshold": self.image_threshold,
             "smoothing_sigma": self.smoothing_sigma,
             "metadata": dict(self.metadata),
         }
@@ -242,5 +256,6 @@ class Segmenter:
         )
         segmenter.scorer.bank = MemoryBank.from_state_dict(bank_state, device=segmenter.device)
         segmenter.threshold = payload["threshold"]
+        segmenter.image_threshold = payload.get("image_threshold")  # format 1 files have none
         segmenter.metadata = dict(payload["metadata"])
         return segmenter

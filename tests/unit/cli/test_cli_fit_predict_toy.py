@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,9 +75,10 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_fit_writes_a_model_with_threshold_and_metadata(model_file: Path, capsys: pytest.CaptureFixture) -> None:
     raw = torch.load(model_file, weights_only=True)
     assert raw["block_ids"] == [0, 1] and raw["patch_sizes"] == [3, 1] and raw["image_size"] == 64
-    assert isinstance(raw["threshold"], float)
+    assert isinstance(raw["threshold"], float) and isinstance(raw["image_threshold"], float)
     assert raw["metadata"]["category"] == "hazelnut_toy"
     assert raw["metadata"]["val"]["threshold"] == raw["threshold"]
+    assert raw["metadata"]["val"]["image_threshold"] == raw["image_threshold"]
     # train images x 16 x 16 patches (stride 4 at 64 px), half kept by the coreset
     assert raw["bank"]["patches"].shape == (raw["metadata"]["train_images"] * 16 * 16 // 2, 6)
 
@@ -85,7 +87,8 @@ def test_evaluate_prints_the_models_metrics(model_file: Path, capsys: pytest.Cap
     assert main(["evaluate", str(model_file), str(TOY_ROOT), "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[1:]}
-    for label in ("rwAP", "AP", "AUROC", "AUROC@0.3", "AUPRO@0.3", "F1", "precision", "recall", "GFLOPs", "images/s"):
+    for label in ("rwAP", "AP", "AUROC", "AUROC@0.3", "AUPRO@0.3", "F1", "precision", "recall", "GFLOPs", "images/s",
+                  "image-F1max", "image-thr", "image-FPR"):  # fmt: skip
         assert label in rows
     for label, value in sklearn_scores(model_file, TOY_ROOT, "hazelnut_toy").items():
         assert float(rows[label]) == pytest.approx(value, abs=6e-5), label
@@ -107,12 +110,35 @@ def test_predict_folder_skips_non_images_and_reports_unreadable(
     assert "skipped" in err and "notes.txt" in err
     assert "could not read" in err and "broken.png" in err
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [f"{p.stem}.png" for p in goods] + [f"{p.stem}.npy" for p in goods]
+        [f"{p.stem}.png" for p in goods] + [f"{p.stem}.npy" for p in goods] + ["predictions.csv"]
     )
     strip = np.asarray(Image.open(out / f"{goods[0].stem}.png"))
     assert strip.shape == (64, 3 * 64, 3)
     scores = np.load(out / f"{goods[0].stem}.npy")
     assert scores.shape == (64, 64) and scores.dtype == np.float32 and np.all(scores >= 0)
+
+
+def test_predict_writes_a_verdict_per_image_by_the_stored_thresholds(
+    model_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    for kind in ("good", "colour"):
+        for path in sorted((TOY_ROOT / "hazelnut_toy" / "test" / kind).glob("*.png"))[:4]:
+            shutil.copy(path, source / f"{kind}_{path.name}")
+    out = tmp_path / "out"
+    assert main(["predict", str(model_file), str(source), "--out", str(out)]) == 0
+    raw = torch.load(model_file, weights_only=True)
+    with open(out / "predictions.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [Path(row["file"]).name for row in rows] == sorted(p.name for p in source.iterdir())
+    for row in rows:  # the oracle: each image's saved map and the thresholds in the model file
+        scores = np.load(out / f"{Path(row['file']).stem}.npy")
+        assert float(row["image_score"]) == float(scores.max())
+        assert row["label"] == ("NG" if scores.max() >= raw["image_threshold"] else "OK")
+        assert int(row["defect_area_px"]) == int((scores >= raw["threshold"]).sum())
+    ng = sum(row["label"] == "NG" for row in rows)
+    assert f"8 images, {ng} NG (image threshold" in capsys.readouterr().out
 
 
 def test_predict_exits_zero_only_when_every_image_was_read(model_file: Path, tmp_path: Path) -> None:

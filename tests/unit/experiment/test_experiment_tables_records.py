@@ -102,7 +102,8 @@ def test_budget_grid_uses_budget_records_only(results: ExperimentResults) -> Non
 def test_metric_table_ranks(results: ExperimentResults) -> None:
     table = metric_table(results)
     assert table.header == ["dataset", "method", "AUROC % (rank)", "AUROC@0.3 % (rank)", "AP % (rank)",
-                            "rwAP % (rank)", "AUPRO@0.3 % (rank)"]  # fmt: skip
+                            "rwAP % (rank)", "AUPRO@0.3 % (rank)",
+                            "image AUROC % (rank)", "image AP % (rank)"]  # fmt: skip
     rows = {(row[0], row[1]): row for row in table.rows}
     assert set(rows) == {(d, m) for d in ("bottle", "tile", "mean") for m in ("k=1", "Test'", "baseline")}
     # bottle AUROC: k=1 (95+97)/2=96, Test' 96, baseline 99 -> ranks 2, 2, 1
@@ -111,6 +112,8 @@ def test_metric_table_ranks(results: ExperimentResults) -> None:
     assert rows[("bottle", "baseline")][2] == "99.0 (1)"
     # bottle rwAP: k=1 82, Test' 88, baseline 81 -> 2, 1, 3
     assert [rows[("bottle", m)][5] for m in ("k=1", "Test'", "baseline")] == ["82.0 (2)", "88.0 (1)", "81.0 (3)"]
+    # these records were cached before image metrics existed: their cells are missing, not zero
+    assert {row[7] for row in table.rows} == {row[8] for row in table.rows} == {"–"}
 
 
 def test_architecture_table_lists_every_record(results: ExperimentResults) -> None:

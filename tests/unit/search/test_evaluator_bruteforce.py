@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import average_precision_score, roc_auc_score
 from torch import nn
 
 from autopatch.backbones import OFA_LAYOUT
@@ -135,7 +136,12 @@ def _oracle_metrics(split_train: Split, split_scored: Split, block_ids, patch_si
     rows = query.permute(0, 2, 3, 1).reshape(-1, c)
     nearest = torch.stack([((bank - row) ** 2).sum(1).min() for row in rows])
     scores = F.interpolate(nearest.view(n, 1, h, w).float(), size=S, mode="bilinear", align_corners=False)[:, 0]
-    return segmentation_metrics(scores.numpy(), split_scored.masks.numpy(), split_scored.types)
+    per_image, labels = scores.amax(dim=(1, 2)).numpy(), split_scored.is_anomalous
+    return {
+        **segmentation_metrics(scores.numpy(), split_scored.masks.numpy(), split_scored.types),
+        "image_auroc": roc_auc_score(labels, per_image),
+        "image_ap": average_precision_score(labels, per_image),
+    }
 
 
 # A 4x4 map (block 2 alone) upsampled 8x has many exactly tied pixels; faiss' float32 distances differ
@@ -147,7 +153,8 @@ def test_metrics_equal_the_brute_force_oracle(splits, blocks, patch_sizes, toler
     evaluator = TrialEvaluator(splits, seed=0, cache=FeatureCache(dtype=torch.float32))
     result = evaluator.evaluate(Architecture(PoolingEncoder.family, {}, blocks, patch_sizes))
     expected = _oracle_metrics(splits.train, splits.val, blocks, patch_sizes)
-    assert set(result.metrics) == {"rwap", "ap", "auroc", "pauroc_0.3", "aupro_0.3"}
+    pixel, image = {"rwap", "ap", "auroc", "pauroc_0.3", "aupro_0.3"}, {"image_auroc", "image_ap", "image_f1_max"}
+    assert set(result.metrics) == pixel | image
     for name, value in expected.items():
         assert result.metrics[name] == pytest.approx(float(value), abs=tolerance), name
 

@@ -77,7 +77,8 @@ def test_bad_selections_are_one_line_errors(choice, budget, message):
 def test_front_table_lists_each_trial_once_with_its_numbers():
     trials = make_trials([(0.25, 0.5), (1.5, 0.875)])
     trials[0].set_user_attr("architecture", "efficientnet_lite0 | B1;P1;W24")
+    trials[0].set_user_attr("image_auroc", 0.9375)
     lines = front_table(trials).splitlines()
-    assert lines[0].split() == ["trial", "GFLOPs", "rwAP", "architecture"]
-    assert lines[1].split() == ["0", "0.2500", "0.5000", "efficientnet_lite0", "|", "B1;P1;W24"]
-    assert lines[2].split() == ["1", "1.5000", "0.8750", "?"]
+    assert lines[0].split() == ["trial", "GFLOPs", "rwAP", "imgAUROC", "architecture"]
+    assert lines[1].split() == ["0", "0.2500", "0.5000", "0.9375", "efficientnet_lite0", "|", "B1;P1;W24"]
+    assert lines[2].split() == ["1", "1.5000", "0.8750", "-", "?"]

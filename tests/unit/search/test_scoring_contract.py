@@ -8,10 +8,10 @@ import pytest
 from autopatch.backbones import create_encoder
 from autopatch.data import load_splits
 from autopatch.features.cache import FeatureCache
-from autopatch.metrics import segmentation_metrics
+from autopatch.metrics import IMAGE_METRIC_NAMES, METRIC_NAMES
 from autopatch.search.architecture import Architecture
 from autopatch.search.evaluator import TrialEvaluator
-from autopatch.segmenter import Segmenter
+from autopatch.segmenter import Segmenter, evaluate_on_split
 
 TOY = Path(__file__).resolve().parents[3] / "examples" / "data" / "hazelnut_toy"
 SIZE = 96
@@ -37,9 +37,8 @@ def test_trial_metrics_equal_a_fitted_segmenter(splits, arch):
 
     encoder = create_encoder(arch.encoder, pretrained=True, **arch.encoder_config)
     segmenter = Segmenter(encoder, arch.block_ids, arch.patch_sizes, SIZE).fit(splits.train.images)
-    scores = segmenter.predict(splits.val.images).numpy()
-    fitted = segmentation_metrics(scores, splits.val.masks.numpy().astype(bool), list(splits.val.types))
+    fitted = evaluate_on_split(segmenter, splits.val)  # what `evaluate` reports for the model
 
-    assert set(trial) == set(fitted)
-    for name, value in fitted.items():
-        assert trial[name] == pytest.approx(value, abs=1e-6), name
+    assert set(trial) == {*METRIC_NAMES, *IMAGE_METRIC_NAMES}
+    for name, value in trial.items():
+        assert value == pytest.approx(fitted[name], abs=1e-6), name

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter
-from sklearn.metrics import average_precision_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 from torch import nn
 
 from autopatch.backbones import BlockInfo, Encoder, list_encoders, register_encoder
@@ -143,19 +143,27 @@ def test_gflops_counts_the_truncated_convolutions() -> None:
     assert segmenter.gflops == pytest.approx(want / 1e9)
 
 
-def test_fit_threshold_maximises_f1_by_brute_force() -> None:
-    encoder, train, val = make_encoder(), make_images(3, 1), make_images(2, 3)
-    masks = torch.zeros(2, SIZE, SIZE, dtype=torch.bool)
+def test_fit_thresholds_maximise_pixel_and_image_f1_by_brute_force() -> None:
+    encoder, train, val = make_encoder(), make_images(3, 1), make_images(4, 3)
+    masks = torch.zeros(4, SIZE, SIZE, dtype=torch.bool)
     masks[0, 4:12, 6:20] = True
     masks[1, 20:30, 2:9] = True
+    anomalous = [True, True, False, False]
     segmenter = Segmenter(encoder, [0], [3], SIZE).fit(train)
-    result = segmenter.fit_threshold(val, masks)
-    scores, truth = segmenter.predict(val).numpy().ravel(), masks.numpy().ravel()
+    result = segmenter.fit_thresholds(val, masks, anomalous)
+    maps = segmenter.predict(val).numpy()
+    scores, truth = maps.ravel(), masks.numpy().ravel()
     best = max(
         (2 * np.sum((scores >= t) & truth) / (np.sum(scores >= t) + truth.sum()), -t) for t in np.unique(scores)
     )
     assert result["f1"] == pytest.approx(best[0])
     assert segmenter.threshold == pytest.approx(-best[1]) == result["threshold"]
+    per_image, labels = maps.reshape(4, -1).max(axis=1), np.array(anomalous)
+    best_image = max(
+        (2 * np.sum((per_image >= t) & labels) / (np.sum(per_image >= t) + labels.sum()), -t) for t in per_image
+    )
+    assert segmenter.image_threshold == pytest.approx(-best_image[1]) == result["image_threshold"]
+    assert result["image_threshold_rule"] == "image F1-max on validation"
 
 
 def make_split(images: torch.Tensor, masks: torch.Tensor) -> Split:
@@ -177,8 +185,14 @@ def test_fit_and_evaluate_is_train_bank_val_threshold_test_metrics() -> None:
     truth = test_masks.numpy().ravel()
     assert result.test["ap"] == pytest.approx(average_precision_score(truth, result.test_scores.ravel()), abs=1e-9)
     alone = Segmenter(encoder, [0, 1], [3, 3], SIZE).fit(train)  # the threshold comes from val, not test
-    assert result.val == pytest.approx(alone.fit_threshold(val, val_masks), rel=1e-5)
+    alone_val = alone.fit_thresholds(val, val_masks, [True, False])
+    assert {k: v for k, v in result.val.items() if k != "image_threshold_rule"} == pytest.approx(
+        {k: v for k, v in alone_val.items() if k != "image_threshold_rule"}, rel=1e-5
+    )
     assert result.test["threshold"] == result.val["threshold"]
+    assert result.test["image_threshold"] == result.val["image_threshold"]
+    per_image = result.test_scores.reshape(3, -1).max(axis=1)
+    assert result.test["image_auroc"] == pytest.approx(roc_auc_score([False, True, False], per_image), abs=1e-12)
     # 2 x MACs of the two strided 3x3 convs: 3->4 channels onto 16x16, 4->4 onto 8x8
     assert result.test["gflops"] == pytest.approx(2 * (4 * 16 * 16 * 3 * 9 + 4 * 8 * 8 * 4 * 9) / 1e9)
     assert result.test["images"] == 3
@@ -187,7 +201,7 @@ def test_fit_and_evaluate_is_train_bank_val_threshold_test_metrics() -> None:
 def test_save_load_round_trip_gives_identical_scores(tmp_path: Path) -> None:
     encoder, train, test = make_encoder(), make_images(3, 1), make_images(2, 2)
     segmenter = Segmenter(encoder, [0, 1], [3, 3], SIZE, bank_fraction=0.5, smoothing_sigma=2.0).fit(train)
-    segmenter.threshold = 1.25
+    segmenter.threshold, segmenter.image_threshold = 1.25, 3.5
     segmenter.metadata = {"category": "bottle", "val": {"f1": 0.5}}
     before = segmenter.predict(test)
     path = segmenter.save(tmp_path / "model.pt")
@@ -199,7 +213,13 @@ def test_save_load_round_trip_gives_identical_scores(tmp_path: Path) -> None:
     loaded = Segmenter.load(path)
     assert torch.equal(loaded.predict(test), before)
     assert loaded.threshold == 1.25 and loaded.metadata == {"category": "bottle", "val": {"f1": 0.5}}
+    assert loaded.image_threshold == 3.5
     assert loaded.smoothing_sigma == 2.0 and loaded.image_size == SIZE
+
+    del raw["image_threshold"]  # a format-1 file, written before image thresholds: loads without one
+    torch.save({**raw, "format_version": 1}, tmp_path / "v1.pt")
+    old = Segmenter.load(tmp_path / "v1.pt")
+    assert old.image_threshold is None and old.threshold == 1.25
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -45,7 +45,8 @@ def test_newer_format_version_is_refused(tmp_path: Path) -> None:
     raw = torch.load(path, weights_only=True)
     raw["format_version"] = FORMAT_VERSION + 1
     torch.save(raw, path)
-    with pytest.raises(AutopatchError, match=r"m\.pt has format version 2, newer.*upgrade autopatch"):
+    newer = rf"m\.pt has format version {FORMAT_VERSION + 1}, newer.*upgrade autopatch"
+    with pytest.raises(AutopatchError, match=newer):
         load_model_file(path)
 
 
