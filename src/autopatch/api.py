@@ -26,7 +26,10 @@ import autopatch
 from autopatch.backbones import create_encoder
 from autopatch.baselines import BaselineResult, run_baseline
 from autopatch.data import data_fingerprint, load_splits
-from autopatch.deploy import PredictionReport, predict_files
+from autopatch.deploy.inference import Inferencer, TorchInferencer
+from autopatch.deploy.onnx_export import Conversion, convert_to_onnx
+from autopatch.deploy.prediction import PredictionReport, predict_files
+from autopatch.deploy.runtimes import load_inferencer
 from autopatch.errors import AutopatchError
 from autopatch.experiment import ExperimentOutputs, ExperimentSettings, run_experiment
 from autopatch.files import check_output_file, check_output_folder, write_text
@@ -48,19 +51,23 @@ from autopatch.segmenter import Segmenter, evaluate_on_split, fit_on_splits
 
 __all__ = [
     "BaselineResult",
+    "Conversion",
     "DemoResult",
     "ExperimentOutputs",
     "ExperimentSettings",
     "ExportResult",
+    "Inferencer",
     "PredictionReport",
     "SearchSummary",
     "Segmenter",
+    "convert",
     "create_encoder",
     "demo",
     "demo_data_root",
     "evaluate",
     "export",
     "fit",
+    "load_inferencer",
     "load_splits",
     "load_study",
     "predict",
@@ -257,7 +264,7 @@ def export(
 
 
 def predict(
-    model: Segmenter | str | Path,
+    model: Segmenter | Inferencer | str | Path,
     image_or_dir: str | Path,
     out: str | Path,
     *,
@@ -267,7 +274,8 @@ def predict(
 ) -> PredictionReport:
     """Score an image or a folder of images: `<stem>.png` (image | overlay | mask outline) and `<stem>.npy`
     (float32 score map) per image under `out`, and `predictions.csv` with each image's score, OK/NG label
-    and defect area; unreadable files are reported, not fatal.
+    and defect area; unreadable files are reported, not fatal. `model`: a Segmenter, an inferencer, or a
+    .pt / .onnx file (the same outputs from either runtime).
 
     >>> import tempfile
     >>> model = autopatch.fit(autopatch.demo_data_root(), "hazelnut_toy", "efficientnet_lite0", [4], [3],
@@ -279,7 +287,37 @@ def predict(
     >>> report.ng  # of the 17 colour defects, judged by the image threshold chosen on validation
     12
     """
-    return predict_files(_model(model, device), image_or_dir, out, batch_size=batch_size, progress=progress)
+    if isinstance(model, Segmenter):
+        model = TorchInferencer(model)
+    elif isinstance(model, str | Path):
+        model = load_inferencer(model, device=device)
+    return predict_files(model, image_or_dir, out, batch_size=batch_size, progress=progress)
+
+
+CONVERT_FORMATS = ("onnx",)
+
+
+def convert(model_file: str | Path, out: str | Path, *, format: str = "onnx") -> Conversion:
+    """A model file (.pt) as a file for another runtime; `format` 'onnx': one .onnx file with the memory bank
+    and both thresholds inside, checked against the torch model before it is kept. Run it with
+    `load_inferencer(out)` (ONNX Runtime only: no torch or faiss on the line PC).
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> model = autopatch.fit(autopatch.demo_data_root(), "hazelnut_toy", "efficientnet_lite0", [4], [3],
+    ...                       image_size=64, out=folder / "model.pt")
+    >>> converted = autopatch.convert(folder / "model.pt", folder / "model.onnx")
+    >>> converted.max_relative_difference < 1e-4
+    True
+    >>> onnx_model = autopatch.load_inferencer(folder / "model.onnx")
+    >>> images = __import__("numpy").zeros((2, 64, 64, 3), dtype="uint8")
+    >>> onnx_model.predict(images).anomaly_maps.shape
+    (2, 64, 64)
+    """
+    if format not in CONVERT_FORMATS:
+        raise AutopatchError(f"--format {format!r} is not supported; use one of {', '.join(CONVERT_FORMATS)}")
+    return convert_to_onnx(model_file, out)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import pytest
 
 from autopatch.backbones import create_encoder
 from autopatch.data import load_splits
-from autopatch.deploy import predict_files
+from autopatch.deploy import TorchInferencer, predict_files
 from autopatch.metrics import segmentation_metrics
 from autopatch.segmenter import Segmenter, evaluate_on_split
 
@@ -48,7 +48,7 @@ def test_bottle_predict_folder_writes_one_png_per_image(fitted: tuple[Segmenter,
     for path in splits.test.paths[:3]:
         shutil.copy(path, source / f"{path.parent.name}_{path.name}")
     (source / "README.txt").write_text("not an image")
-    report = predict_files(segmenter, source, tmp_path / "out", batch_size=2)
+    report = predict_files(TorchInferencer(segmenter), source, tmp_path / "out", batch_size=2)
     assert [p.name for p in report.skipped] == ["README.txt"] and not report.failures
     pngs = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
     assert pngs == sorted(f"{p.parent.name}_{p.stem}.png" for p in splits.test.paths[:3])

@@ -77,6 +77,22 @@ def _tf32_matmul(enabled: bool) -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32 = previous
 
 
+def tiled_min_distances(
+    queries: torch.Tensor, bank: torch.Tensor, bank_sqnorm: torch.Tensor, bank_chunk: int
+) -> torch.Tensor:
+    """Exact squared L2 from each query row to its nearest bank row: ||b||^2 - 2 q.b per bank tile of
+    `bank_chunk` rows, a running minimum over tiles, then + ||q||^2, clamped at 0. Functional (no in-place
+    writes), so the same arithmetic also traces into an exported graph with the bank as a constant."""
+    best: torch.Tensor | None = None
+    for start in range(0, bank.shape[0], bank_chunk):
+        tile = torch.addmm(bank_sqnorm[start : start + bank_chunk].unsqueeze(0), queries,
+                           bank[start : start + bank_chunk].T, alpha=-2.0).amin(dim=1)  # fmt: skip
+        best = tile if best is None else torch.minimum(best, tile)
+    if best is None:
+        raise ValueError("the bank has no rows")
+    return (best + (queries * queries).sum(1)).clamp(min=0.0)
+
+
 class TiledTorchSearch:
     """Tiled matmul 1-NN on any torch device (CUDA hot path, CPU fallback)."""
 
@@ -111,14 +127,8 @@ class TiledTorchSearch:
         return out
 
     def _exact_min(self, q: torch.Tensor) -> torch.Tensor:
-        best = torch.full((len(q),), float("inf"), device=q.device)
-        for start in range(0, len(self.bank), self.bank_chunk):
-            b = self.bank[start : start + self.bank_chunk]
-            bn = self.bank_sqnorm[start : start + self.bank_chunk]
-            with _tf32_matmul(False):
-                tile = torch.addmm(bn.unsqueeze(0), q, b.T, alpha=-2.0)  # ||b||^2 - 2 q.b
-            torch.minimum(best, tile.amin(dim=1), out=best)
-        return (best + (q * q).sum(1)).clamp_(min=0.0)
+        with _tf32_matmul(False):
+            return tiled_min_distances(q, self.bank, self.bank_sqnorm, self.bank_chunk)
 
     def _shortlist_then_recheck(self, q: torch.Tensor) -> torch.Tensor:
         k = min(self.top_k, len(self.bank))

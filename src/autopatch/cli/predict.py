@@ -1,4 +1,4 @@
-"""`autopatch predict`: score image files with a saved model; one PNG + one .npy per image."""
+"""`autopatch predict`: score image files with a saved model (.pt or .onnx); PNG + .npy per image, predictions.csv."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "unreadable images are reported and the rest still processed. Exit code 0 when every image was "
         "processed, 1 when any could not be read.",
     )
-    parser.add_argument("model", type=Path, help="model file written by `autopatch fit`")
+    parser.add_argument("model", type=Path, help="model file: .pt (`autopatch fit` / `export`) or .onnx (`convert`)")
     parser.add_argument("input", type=Path, help="an image file or a folder of images (not recursive)")
     parser.add_argument("--out", required=True, type=Path, help="folder for the PNG and .npy files")
     add_device(parser)
@@ -29,18 +29,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autopatch.api import Segmenter, predict
+    from autopatch.api import load_inferencer, predict
 
-    segmenter = Segmenter.load(args.model, device=args.device)
-    report = predict(segmenter, args.input, args.out, batch_size=args.batch_size, progress=True)
+    model = load_inferencer(args.model, device=args.device)
+    report = predict(model, args.input, args.out, batch_size=args.batch_size, progress=True)
     for path in report.skipped:
         print(f"warning: skipped {path} (not an image file)", file=sys.stderr)
     for path, reason in report.failures:
         print(f"error: could not read {path}: {reason}", file=sys.stderr)
     print(f"wrote {len(report.written)} prediction(s) and {report.csv} to {args.out}"
-          + ("" if segmenter.threshold is not None else " (model has no threshold: no mask outline)"))
-    if segmenter.image_threshold is None:
+          + ("" if model.threshold is not None else " (model has no threshold: no mask outline)"))
+    if model.image_threshold is None:
         print("no OK/NG: the model has no image threshold; re-create it with `autopatch fit` or `autopatch export`")
     else:
-        print(f"{len(report.predictions)} images, {report.ng} NG (image threshold {segmenter.image_threshold:.6g})")
+        print(f"{len(report.predictions)} images, {report.ng} NG (image threshold {model.image_threshold:.6g})")
     return 1 if report.failures or not report.written else 0

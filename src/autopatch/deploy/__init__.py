@@ -1,5 +1,30 @@
-"""Deploy: run a saved Segmenter on image files (heatmap PNG + raw score map + OK/NG verdict per image)."""
+"""Deploy: run a model on image files (heatmap PNG + raw score map + OK/NG verdict per image), convert it to
+ONNX (`convert_to_onnx`) and run it in any runtime behind one interface (`load_inferencer`).
 
-from autopatch.deploy.prediction import PREDICTIONS_FILE, Prediction, PredictionReport, predict_files
+Names load on first use, so `autopatch.deploy.onnx_runtime` and `autopatch.deploy.inference` import
+neither torch nor faiss: a line PC needs only numpy and ONNX Runtime.
+"""
 
-__all__ = ["PREDICTIONS_FILE", "Prediction", "PredictionReport", "predict_files"]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "PREDICTIONS_FILE": "autopatch.deploy.prediction",
+    "Conversion": "autopatch.deploy.onnx_export",
+    "Inference": "autopatch.deploy.inference",
+    "OnnxInferencer": "autopatch.deploy.onnx_runtime",
+    "Prediction": "autopatch.deploy.prediction",
+    "PredictionReport": "autopatch.deploy.prediction",
+    "ScoringGraph": "autopatch.deploy.graph",
+    "TorchInferencer": "autopatch.deploy.inference",
+    "convert_to_onnx": "autopatch.deploy.onnx_export",
+    "load_inferencer": "autopatch.deploy.runtimes",
+    "predict_files": "autopatch.deploy.prediction",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'autopatch.deploy' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

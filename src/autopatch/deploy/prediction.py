@@ -21,15 +21,12 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from autopatch.data import IMAGE_EXTENSIONS, load_readable_images
+from autopatch.deploy.inference import Inferencer
 from autopatch.errors import AutopatchError, check_positive
 from autopatch.files import atomic_path, check_output_folder, write_text
-from autopatch.metrics import image_scores
 from autopatch.report.heatmaps import save_prediction_png
-from autopatch.segmenter.segmenter import Segmenter
 
 OK, NG = "OK", "NG"
-
-
 PREDICTIONS_FILE = "predictions.csv"
 CSV_COLUMNS = ("file", "image_score", "label", "defect_area_px")
 
@@ -82,10 +79,10 @@ def output_stems(paths: list[Path]) -> list[str]:
 
 
 def predict_files(
-    segmenter: Segmenter, image_or_dir: str | Path, out_dir: str | Path, batch_size: int = 32, progress: bool = False
+    model: Inferencer, image_or_dir: str | Path, out_dir: str | Path, batch_size: int = 32, progress: bool = False
 ) -> PredictionReport:
     """Write `<stem>.png` (image | heatmap overlay | threshold outline), `<stem>.npy` (float32 [S,S]) and
-    `predictions.csv` (see the module's docstring)."""
+    `predictions.csv` (see the module's docstring); `model` is any runtime's inferencer."""
     check_positive("--batch-size", batch_size)
     images, skipped = collect_inputs(image_or_dir)
     report = PredictionReport(skipped=skipped)
@@ -93,28 +90,24 @@ def predict_files(
     stems = dict(zip(images, output_stems(images), strict=True))
     chunks = range(0, len(images), batch_size)
     for start in tqdm(chunks, desc="predict", unit="batch", disable=not progress):
-        readable = load_readable_images(images[start : start + batch_size], segmenter.image_size)
+        readable = load_readable_images(images[start : start + batch_size], model.image_size)
         report.failures.extend(readable.failures)
         if not readable.paths:
             continue
-        scores = segmenter.predict(readable.images, batch_size=batch_size).numpy()
-        for path, image, score in zip(readable.paths, readable.images.numpy(), scores, strict=True):
-            png = save_prediction_png(out_dir / f"{stems[path]}.png", image, score, segmenter.threshold)
+        pixels = readable.images.permute(0, 2, 3, 1).numpy()  # uint8 RGB [N, S, S, 3], every runtime's input
+        result = model.predict(pixels)
+        for i, path in enumerate(readable.paths):
+            score = result.anomaly_maps[i]
+            png = save_prediction_png(out_dir / f"{stems[path]}.png", pixels[i], score, model.threshold)
             npy = out_dir / f"{stems[path]}.npy"
             with atomic_path(npy) as tmp:
                 np.save(tmp, score.astype(np.float32))
             report.written.append((path, png, npy))
-            report.predictions.append(judge(segmenter, path, score))
+            label = None if result.labels is None else (NG if result.labels[i] else OK)
+            area = None if result.masks is None else int(np.count_nonzero(result.masks[i]))
+            report.predictions.append(Prediction(path, float(result.image_scores[i]), label, area))
     report.csv = _write_csv(out_dir / PREDICTIONS_FILE, report.predictions)
     return report
-
-
-def judge(segmenter: Segmenter, path: Path, score_map: np.ndarray) -> Prediction:
-    """The verdict of one anomaly map by the model's thresholds."""
-    score = float(image_scores(score_map[None])[0])
-    label = None if segmenter.image_threshold is None else (NG if score >= segmenter.image_threshold else OK)
-    area = None if segmenter.threshold is None else int(np.count_nonzero(score_map >= segmenter.threshold))
-    return Prediction(path, score, label, area)
 
 
 def _write_csv(path: Path, predictions: list[Prediction]) -> Path:

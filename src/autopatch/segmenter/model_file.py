@@ -2,7 +2,7 @@
 
 Layout (format_version 2)::
 
-    {"format": "autopatch-model", "format_version": 1, "autopatch_version": str,
+    {"format": "autopatch-model", "format_version": 2, "autopatch_version": str,
      "encoder": {"family", "config", "state_dict"}, "block_ids", "patch_sizes", "image_size",
      "normalisation": {"mean", "std"}, "bank": MemoryBank.state_dict(), "threshold", "image_threshold",
      "smoothing_sigma", "metadata": {...}, "aggregation": {"kind", "config"}}

@@ -8,7 +8,7 @@ through `PatchScorer`, what a trial scored is what `export` ships (tests/unit/se
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -68,11 +68,14 @@ class PatchScorer:
         self.bank.fit_from(total, lambda keep: rows_of(maps, keep).contiguous())
         return self
 
-    def score(self, maps: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Anomaly maps float32 [N, S, S] on the bank's device for the block maps of N images."""
+    def score(
+        self, maps: Sequence[torch.Tensor], nearest: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """Anomaly maps float32 [N, S, S] on the bank's device for the block maps of N images. `nearest` (rows ->
+        squared L2 to the nearest bank row) replaces the bank's own search, as an exported graph does."""
         grid = self.aggregation(maps)
         n, _, height, width = grid.shape
-        distances = self.bank.nearest(patch_rows(grid)).view(n, 1, height, width)
+        distances = (nearest or self.bank.nearest)(patch_rows(grid)).view(n, 1, height, width)
         del grid
         size = (self.image_size, self.image_size)
         scores = F.interpolate(distances.float(), size=size, mode="bilinear", align_corners=False).squeeze(1)

@@ -1,0 +1,104 @@
+"""Deployed-model speed in torch and ONNX Runtime: batch-1 latency (median, p95) and batch-32 images/s.
+
+Models at 224 px, each with a memory bank the size a 10 % coreset of bottle's 189 train images gives:
+(a) the README's chosen bottle k=1 model at 224 px (seed 0: EfficientNet-Lite2, five blocks from stride 4);
+(b) AutoPatch-style EfficientNet-Lite0 blocks 4 + 10 (strides 8, 16), patch size 3 (benchmarks/segmenter.py's);
+(c) PatchCore WRN-50-2 (layer2 + layer3) and (d) PatchCore EfficientNet-Lite0 (blocks 4 + 10), 1024-d.
+Encoder weights are random and bank rows random normal: speed depends only on the shapes. The ONNX file is
+the one `autopatch convert` writes. Prints a table and the ratios against (c) in the same run, writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from autopatch.backbones import create_encoder
+from autopatch.baselines.patchcore import build_patchcore
+from autopatch.deploy import convert_to_onnx, load_inferencer
+from autopatch.segmenter import Segmenter
+
+SIZE = 224
+TRAIN_IMAGES, CORESET = 189, 0.1
+CONFIGS = {  # name: (encoder, blocks, patch sizes or None for PatchCore)
+    "autopatch_bottle224_k1_s0": ("efficientnet_lite2", [2, 4, 7, 12, 15], [9, 2, 10, 16, 14]),
+    "autopatch_lite0_b4_b10": ("efficientnet_lite0", [4, 10], [3, 3]),
+    "patchcore_wrn50_2": ("wide_resnet50_2", [2, 3], None),
+    "patchcore_lite0": ("efficientnet_lite0", [4, 10], None),
+}
+BASELINE = "patchcore_wrn50_2"
+
+
+def model_file(name: str, folder: Path) -> tuple[Path, list[int]]:
+    """A model file of config `name` with a random bank of the coreset's size; the bank's shape."""
+    encoder_name, blocks, sizes = CONFIGS[name]
+    torch.manual_seed(0)
+    encoder = create_encoder(encoder_name, pretrained=False)
+    if sizes is None:
+        segmenter = build_patchcore(encoder, SIZE, blocks, coreset=None)
+    else:
+        segmenter = Segmenter(encoder, blocks, sizes, SIZE)
+    height, width = segmenter.feature_map_size
+    probe = torch.zeros(1, 3, SIZE, SIZE, dtype=torch.uint8)
+    dims = segmenter.scorer.rows(segmenter.encoder.forward_features(segmenter.encoder.normalize(probe),
+                                                                    segmenter.block_ids)).shape[1]  # fmt: skip
+    rows = round(CORESET * TRAIN_IMAGES * height * width)
+    segmenter.bank.fit(torch.randn(rows, dims, generator=torch.Generator().manual_seed(1)))
+    segmenter.threshold, segmenter.image_threshold = 1.0, 2.0
+    return segmenter.save(folder / f"{name}.pt"), [rows, int(dims)]
+
+
+def timings(inferencer, batch1: int, batch32: int) -> dict[str, float]:
+    images = np.random.default_rng(0).integers(0, 256, (max(batch1, batch32), SIZE, SIZE, 3), dtype=np.uint8)
+    inferencer.predict(images[:1])  # warm-up
+    latencies = []
+    for i in range(batch1):
+        start = time.perf_counter()
+        inferencer.predict(images[i : i + 1])
+        latencies.append(1000 * (time.perf_counter() - start))
+    start = time.perf_counter()
+    for first in range(0, batch32, 32):
+        inferencer.predict(images[first : first + 32])
+    return {"latency_ms_median": statistics.median(latencies),
+            "latency_ms_p95": float(np.percentile(latencies, 95)),
+            "images_per_s_batch32": batch32 / (time.perf_counter() - start)}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, default=Path("runs/bench/deploy.json"))
+    parser.add_argument("--batch1-images", type=int, default=10, help="images timed one at a time")
+    parser.add_argument("--batch32-images", type=int, default=32, help="images timed in batches of 32")
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for name in CONFIGS:
+            pt, bank = model_file(name, Path(folder))
+            onnx_file = convert_to_onnx(pt, Path(folder) / f"{name}.onnx").path
+            for runtime, path in (("torch", pt), ("onnxruntime", onnx_file)):
+                speed = timings(load_inferencer(path), args.batch1_images, args.batch32_images)
+                rows.append({"config": name, "runtime": runtime, "bank": bank, **speed})
+                print(rows[-1], flush=True)
+    best_baseline = max(r["images_per_s_batch32"] for r in rows if r["config"] == BASELINE)
+    print(f"\ntorch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}, {SIZE} px")
+    print(f"{'config':<26} {'runtime':<12} {'b1 ms med':>9} {'b1 ms p95':>9} {'b32 img/s':>9} {'vs WRN best':>11}")
+    for r in rows:
+        ratio = r["images_per_s_batch32"] / best_baseline
+        print(f"{r['config']:<26} {r['runtime']:<12} {r['latency_ms_median']:>9.1f} {r['latency_ms_p95']:>9.1f} "
+              f"{r['images_per_s_batch32']:>9.2f} {ratio:>10.1f}x")  # fmt: skip
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"image_size": SIZE, "torch_threads": torch.get_num_threads(),
+                                     "load_average_1min": os.getloadavg()[0], "results": rows}, indent=2))  # fmt: skip
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""Which runtime runs a model file: torch for .pt, ONNX Runtime for .onnx (torch is imported only for .pt)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from autopatch.deploy.inference import Inferencer, TorchInferencer
+from autopatch.deploy.onnx_runtime import OnnxInferencer
+from autopatch.errors import AutopatchError
+
+if TYPE_CHECKING:
+    import torch
+
+
+def load_inferencer(path: str | Path, device: str | torch.device = "cpu") -> Inferencer:
+    """The inferencer for `path` by its extension: .pt (torch, on `device`) or .onnx (ONNX Runtime, CPU)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".pt":
+        return TorchInferencer(path, device)
+    if suffix == ".onnx":
+        return OnnxInferencer(path)
+    raise AutopatchError(f"{path}: unknown model extension {path.suffix!r}; pass a .pt or .onnx model file")
