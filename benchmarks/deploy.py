@@ -1,11 +1,12 @@
-"""Deployed-model speed in torch and ONNX Runtime: batch-1 latency (median, p95) and batch-32 images/s.
+"""Deployed-model speed in torch, ONNX Runtime and OpenVINO: batch-1 latency (median, p95), batch-32 images/s.
 
 Models at 224 px, each with a memory bank the size a 10 % coreset of bottle's 189 train images gives:
 (a) the README's chosen bottle k=1 model at 224 px (seed 0: EfficientNet-Lite2, five blocks from stride 4);
 (b) AutoPatch-style EfficientNet-Lite0 blocks 4 + 10 (strides 8, 16), patch size 3 (benchmarks/segmenter.py's);
 (c) PatchCore WRN-50-2 (layer2 + layer3) and (d) PatchCore EfficientNet-Lite0 (blocks 4 + 10), 1024-d.
-Encoder weights are random and bank rows random normal: speed depends only on the shapes. The ONNX file is
-the one `autopatch convert` writes. Prints a table and the ratios against (c) in the same run, writes JSON.
+Encoder weights are random and bank rows random normal: speed depends only on the shapes. The ONNX and
+OpenVINO (fp32) files are the ones `autopatch convert` writes. Prints a table and the ratios against (c) in
+the same run, writes JSON.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 
 from autopatch.backbones import create_encoder
 from autopatch.baselines.patchcore import build_patchcore
-from autopatch.deploy import convert_to_onnx, load_inferencer
+from autopatch.deploy import convert_model, load_inferencer
 from autopatch.segmenter import Segmenter
 
 SIZE = 224
@@ -82,8 +83,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for name in CONFIGS:
             pt, bank = model_file(name, Path(folder))
-            onnx_file = convert_to_onnx(pt, Path(folder) / f"{name}.onnx").path
-            for runtime, path in (("torch", pt), ("onnxruntime", onnx_file)):
+            onnx_file = convert_model(pt, Path(folder) / f"{name}.onnx", "onnx").path
+            xml = convert_model(pt, Path(folder) / f"{name}.xml", "openvino").path
+            for runtime, path in (("torch", pt), ("onnxruntime", onnx_file), ("openvino", xml)):
                 speed = timings(load_inferencer(path), args.batch1_images, args.batch32_images)
                 rows.append({"config": name, "runtime": runtime, "bank": bank, **speed})
                 print(rows[-1], flush=True)

@@ -26,8 +26,8 @@ import autopatch
 from autopatch.backbones import create_encoder
 from autopatch.baselines import BaselineResult, run_baseline
 from autopatch.data import data_fingerprint, load_splits
+from autopatch.deploy.convert import Conversion, convert_model
 from autopatch.deploy.inference import Inferencer, TorchInferencer
-from autopatch.deploy.onnx_export import Conversion, convert_to_onnx
 from autopatch.deploy.prediction import PredictionReport, predict_files
 from autopatch.deploy.runtimes import load_inferencer
 from autopatch.errors import AutopatchError
@@ -294,13 +294,10 @@ def predict(
     return predict_files(model, image_or_dir, out, batch_size=batch_size, progress=progress)
 
 
-CONVERT_FORMATS = ("onnx",)
-
-
 def convert(model_file: str | Path, out: str | Path, *, format: str = "onnx") -> Conversion:
-    """A model file (.pt) as a file for another runtime; `format` 'onnx': one .onnx file with the memory bank
-    and both thresholds inside, checked against the torch model before it is kept. Run it with
-    `load_inferencer(out)` (ONNX Runtime only: no torch or faiss on the line PC).
+    """A model file (.pt) as a file for another runtime, with the memory bank and both thresholds inside,
+    checked against the torch model before it is kept: `format` 'onnx' (one .onnx file) or 'openvino' (.xml +
+    .bin, fp32). Run it with `load_inferencer(out)` (its runtime only: no torch or faiss on the line PC).
 
     >>> import tempfile
     >>> from pathlib import Path
@@ -315,9 +312,7 @@ def convert(model_file: str | Path, out: str | Path, *, format: str = "onnx") ->
     >>> onnx_model.predict(images).anomaly_maps.shape
     (2, 64, 64)
     """
-    if format not in CONVERT_FORMATS:
-        raise AutopatchError(f"--format {format!r} is not supported; use one of {', '.join(CONVERT_FORMATS)}")
-    return convert_to_onnx(model_file, out)
+    return convert_model(model_file, out, format)
 
 
 @dataclass(frozen=True)

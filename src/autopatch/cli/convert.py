@@ -5,18 +5,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+CONVERT_FORMATS = ("onnx", "openvino")  # deploy.convert.FORMATS, spelled here so --help imports no torch
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "convert",
-        help="convert a model file to ONNX (memory bank and thresholds inside)",
-        description="Writes one .onnx file that takes uint8 RGB images [N, S, S, 3] and returns the anomaly map, "
-        "image score, OK/NG label and defect mask; it runs with ONNX Runtime alone (no torch, no faiss). The "
-        "file is checked against the torch model on probe images before it is kept.",
+        help="convert a model file to ONNX or OpenVINO (memory bank and thresholds inside)",
+        description="Writes one .onnx file (or OpenVINO's .xml + .bin, fp32) that takes uint8 RGB images "
+        "[N, S, S, 3] and returns the anomaly map, image score, OK/NG label and defect mask; it runs with its "
+        "runtime alone (no torch, no faiss). It is checked against the torch model on probe images before it is "
+        "kept.",
     )
     parser.add_argument("model", type=Path, help="model file written by `autopatch fit` or `autopatch export`")
-    parser.add_argument("--format", default="onnx", help="target format (onnx)")
-    parser.add_argument("--out", required=True, type=Path, help="file to write, e.g. model.onnx")
+    parser.add_argument("--format", default="onnx", choices=CONVERT_FORMATS, help="target runtime's format")
+    parser.add_argument("--out", required=True, type=Path, help="file to write: model.onnx, or model.xml for openvino")
     parser.set_defaults(run=run)
 
 

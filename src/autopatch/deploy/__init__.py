@@ -1,8 +1,8 @@
 """Deploy: run a model on image files (heatmap PNG + raw score map + OK/NG verdict per image), convert it to
-ONNX (`convert_to_onnx`) and run it in any runtime behind one interface (`load_inferencer`).
+ONNX or OpenVINO (`convert_model`) and run it in any runtime behind one interface (`load_inferencer`).
 
-Names load on first use, so `autopatch.deploy.onnx_runtime` and `autopatch.deploy.inference` import
-neither torch nor faiss: a line PC needs only numpy and ONNX Runtime.
+Names load on first use, so `load_inferencer` and the ONNX / OpenVINO inferencers import neither torch nor
+faiss: a line PC needs only numpy and its runtime.
 """
 
 import importlib
@@ -10,14 +10,15 @@ from typing import Any
 
 _EXPORTS = {
     "PREDICTIONS_FILE": "autopatch.deploy.prediction",
-    "Conversion": "autopatch.deploy.onnx_export",
+    "Conversion": "autopatch.deploy.convert",
     "Inference": "autopatch.deploy.inference",
     "OnnxInferencer": "autopatch.deploy.onnx_runtime",
+    "OpenvinoInferencer": "autopatch.deploy.openvino_runtime",
     "Prediction": "autopatch.deploy.prediction",
     "PredictionReport": "autopatch.deploy.prediction",
     "ScoringGraph": "autopatch.deploy.graph",
     "TorchInferencer": "autopatch.deploy.inference",
-    "convert_to_onnx": "autopatch.deploy.onnx_export",
+    "convert_model": "autopatch.deploy.convert",
     "load_inferencer": "autopatch.deploy.runtimes",
     "predict_files": "autopatch.deploy.prediction",
 }

@@ -32,13 +32,18 @@ class ScoringGraph(nn.Module):
             raise AutopatchError("convert a model loaded on the CPU (Segmenter.load(path, device='cpu'))")
         self.segmenter = segmenter
         self.encoder = segmenter.encoder.eval()
-        bank = segmenter.bank.patches.detach().float().contiguous()
-        self.register_buffer("bank", bank)
-        self.register_buffer("bank_sqnorm", (bank * bank).sum(1))
+        # L2 distances do not change when bank and queries move together; centred on the bank's mean their norms
+        # are small, so ||q||^2 - 2 q.b + ||b||^2 loses fewer digits to cancellation in runtimes with other GEMMs
+        bank = segmenter.bank.patches.detach().double()
+        mean = bank.mean(0)
+        centred = (bank - mean).float().contiguous()
+        self.register_buffer("bank_mean", mean.float())
+        self.register_buffer("bank", centred)
+        self.register_buffer("bank_sqnorm", (centred * centred).sum(1))
         self.bank_chunk = int(bank_chunk)
 
     def _nearest(self, rows: torch.Tensor) -> torch.Tensor:
-        return tiled_min_distances(rows, self.bank, self.bank_sqnorm, self.bank_chunk)
+        return tiled_min_distances(rows - self.bank_mean, self.bank, self.bank_sqnorm, self.bank_chunk)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         x = self.encoder.normalize(images.permute(0, 3, 1, 2))

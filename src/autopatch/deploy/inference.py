@@ -5,13 +5,20 @@ an `Inference` (`deploy.runtimes.load_inferencer` picks one by the file's extens
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from autopatch import __version__
 from autopatch.errors import AutopatchError
+
+GRAPH_FORMAT = "autopatch-graph"  # a converted model (ONNX, OpenVINO IR): `deploy.graph` plus this metadata
+GRAPH_FORMAT_VERSION = 1
+INPUT_NAME = "images"
+OUTPUT_NAMES = ("anomaly_map", "image_score", "label", "mask")
 
 if TYPE_CHECKING:
     import torch
@@ -38,6 +45,43 @@ class Inferencer(Protocol):
     metadata: dict[str, Any]
 
     def predict(self, images: np.ndarray) -> Inference: ...
+
+
+@dataclass(frozen=True)
+class GraphInfo:
+    """What a converted model's metadata says: image size, pixel and image thresholds, the model's metadata."""
+
+    image_size: int
+    threshold: float
+    image_threshold: float
+    metadata: dict[str, Any]
+
+    @staticmethod
+    def write(segmenter: Segmenter) -> dict[str, str]:
+        """The metadata of a converted `segmenter`, as the string pairs ONNX and OpenVINO files hold."""
+        return {
+            "format": GRAPH_FORMAT, "format_version": str(GRAPH_FORMAT_VERSION), "autopatch_version": __version__,
+            "image_size": str(segmenter.image_size), "threshold": repr(segmenter.threshold),
+            "image_threshold": repr(segmenter.image_threshold), "input": "uint8 RGB [N, S, S, 3]",
+            "architecture": str(segmenter.metadata.get("architecture", "")),
+            "metadata": json.dumps(segmenter.metadata),
+        }  # fmt: skip
+
+    @classmethod
+    def read(cls, values: dict[str, str], path: Path) -> GraphInfo:
+        """Check and parse `write`'s pairs read back from `path`."""
+        if values.get("format") != GRAPH_FORMAT:
+            raise AutopatchError(
+                f"{path} is not a model written by `autopatch convert` (format {values.get('format')!r}); "
+                "convert an autopatch model file instead"
+            )
+        if int(values.get("format_version", 0)) > GRAPH_FORMAT_VERSION:
+            raise AutopatchError(
+                f"{path} has format version {values['format_version']}, newer than this autopatch reads "
+                f"({GRAPH_FORMAT_VERSION}); upgrade autopatch"
+            )
+        return cls(int(values["image_size"]), float(values["threshold"]), float(values["image_threshold"]),
+                   json.loads(values.get("metadata", "{}")))  # fmt: skip
 
 
 def check_images(images: object, size: int, model: str) -> None:

@@ -1,26 +1,20 @@
 """Run an exported autopatch ONNX model with ONNX Runtime alone: this module imports neither torch nor faiss,
 so a line PC needs only numpy and `onnxruntime` (`pip install 'autopatch[onnx]'`).
 
-The file's metadata (written by `deploy.onnx_export`) holds the format, the image size, both thresholds, the
-architecture and the model's metadata as JSON; the graph's input and outputs are documented in
-`deploy.graph`.
+The file's metadata (`deploy.inference.GraphInfo`, written by `deploy.convert`) holds the format, the image
+size, both thresholds, the architecture and the model's metadata as JSON; the graph's input and outputs are
+documented in `deploy.graph`.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from autopatch.deploy.inference import Inference, check_images
+from autopatch.deploy.inference import INPUT_NAME, OUTPUT_NAMES, GraphInfo, Inference, check_images
 from autopatch.errors import AutopatchError
 
-ONNX_FORMAT = "autopatch-onnx"
-ONNX_FORMAT_VERSION = 1
-INPUT_NAME = "images"
-OUTPUT_NAMES = ("anomaly_map", "image_score", "label", "mask")
 EXTRA_HINT = "pip install 'autopatch[onnx]' (or: pip install onnxruntime)"
 
 
@@ -42,21 +36,9 @@ class OnnxInferencer:
             raise AutopatchError(
                 f"{self.path} is not a readable ONNX model ({reason}); write it again with `autopatch convert`"
             ) from None
-        meta = dict(self.session.get_modelmeta().custom_metadata_map)
-        if meta.get("format") != ONNX_FORMAT:
-            raise AutopatchError(
-                f"{self.path} is an ONNX model but not one written by `autopatch convert` (format "
-                f"{meta.get('format')!r}); convert an autopatch model file instead"
-            )
-        if int(meta.get("format_version", 0)) > ONNX_FORMAT_VERSION:
-            raise AutopatchError(
-                f"{self.path} has ONNX format version {meta['format_version']}, newer than this autopatch reads "
-                f"({ONNX_FORMAT_VERSION}); upgrade autopatch"
-            )
-        self.image_size = int(meta["image_size"])
-        self.threshold = float(meta["threshold"])
-        self.image_threshold = float(meta["image_threshold"])
-        self.metadata: dict[str, Any] = json.loads(meta.get("metadata", "{}"))
+        info = GraphInfo.read(dict(self.session.get_modelmeta().custom_metadata_map), self.path)
+        self.image_size, self.threshold, self.image_threshold = info.image_size, info.threshold, info.image_threshold
+        self.metadata = info.metadata
 
     def predict(self, images: np.ndarray) -> Inference:
         """Score uint8 RGB images [N, S, S, 3] (S = `image_size`)."""

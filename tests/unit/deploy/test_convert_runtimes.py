@@ -1,5 +1,5 @@
-"""The ONNX file against the torch model it came from (an independent path: faiss 1-NN vs the graph's tiled
-matmul), its metadata, a runtime without torch, and the one-line errors."""
+"""Converted models (ONNX, OpenVINO) against the torch model they came from (an independent path: faiss 1-NN vs
+the graph's tiled matmul), their metadata, runtimes without torch, and the one-line errors."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from PIL import Image
 
 from autopatch.backbones import create_encoder
 from autopatch.cli.main import main
-from autopatch.deploy import convert_to_onnx, load_inferencer
-from autopatch.deploy.onnx_runtime import OnnxInferencer
+from autopatch.deploy import OnnxInferencer, OpenvinoInferencer, convert_model, load_inferencer
 from autopatch.errors import AutopatchError
 from autopatch.features import PatchCoreEmbedding
 from autopatch.segmenter import Segmenter
 
 SIZE = 64
+SUFFIX = {"onnx": ".onnx", "openvino": ".xml"}
 
 
 def images(n: int, seed: int = 2) -> np.ndarray:
@@ -44,16 +44,17 @@ def fitted(tmp_path: Path, aggregation=None, blocks=(4, 8), sizes=(3, 3), sigma:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
 @pytest.mark.parametrize("kind", ["patchify", "patchcore"])
-def test_onnx_runtime_equals_the_torch_model(tmp_path, kind):
+def test_converted_models_equal_the_torch_model(tmp_path, kind, fmt):
     aggregation = PatchCoreEmbedding([80, 112], target_dim=64, pretrain_dim=64) if kind == "patchcore" else None
     model = fitted(tmp_path, aggregation=aggregation, blocks=(4, 8) if kind == "patchify" else (5, 9))
-    result = convert_to_onnx(model, tmp_path / "model.onnx")
+    result = convert_model(model, tmp_path / f"model{SUFFIX[fmt]}", fmt)
     assert result.path.is_file() and result.max_relative_difference < 1e-4
     batch = images(5)  # another batch size than the one exported with
     segmenter = Segmenter.load(model)
     want = segmenter.predict(torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()).numpy()
-    got = load_inferencer(tmp_path / "model.onnx").predict(batch)
+    got = load_inferencer(result.path).predict(batch)
     np.testing.assert_allclose(got.anomaly_maps, want, rtol=1e-4, atol=1e-4 * float(want.max()))
     np.testing.assert_allclose(got.image_scores, want.max(axis=(1, 2)), rtol=1e-4)
     np.testing.assert_array_equal(got.labels, got.image_scores >= segmenter.image_threshold)
@@ -62,25 +63,31 @@ def test_onnx_runtime_equals_the_torch_model(tmp_path, kind):
     assert got.masks.any() and not got.masks.all()
 
 
-def test_the_file_carries_thresholds_size_and_metadata(tmp_path):
-    convert_to_onnx(fitted(tmp_path), tmp_path / "m.onnx")
-    model, torch_model = OnnxInferencer(tmp_path / "m.onnx"), Segmenter.load(tmp_path / "model.pt")
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_the_file_carries_thresholds_size_and_metadata(tmp_path, fmt):
+    path = convert_model(fitted(tmp_path), tmp_path / f"m{SUFFIX[fmt]}", fmt).path
+    model, torch_model = load_inferencer(path), Segmenter.load(tmp_path / "model.pt")
+    assert isinstance(model, OnnxInferencer if fmt == "onnx" else OpenvinoInferencer)
     assert (model.image_size, model.threshold, model.image_threshold) == (
         SIZE, torch_model.threshold, torch_model.image_threshold)  # fmt: skip
     assert model.metadata == {"architecture": "lite0 test", "category": "toy"}
-    props = {p.key: p.value for p in onnx.load(str(tmp_path / "m.onnx")).metadata_props}
-    assert props["format"] == "autopatch-onnx" and props["architecture"] == "lite0 test"
-    graph = onnx.load(str(tmp_path / "m.onnx")).graph
-    assert [i.name for i in graph.input] == ["images"]
-    assert [o.name for o in graph.output] == ["anomaly_map", "image_score", "label", "mask"]
+    if fmt == "onnx":
+        proto = onnx.load(str(path))
+        assert {p.key: p.value for p in proto.metadata_props}["format"] == "autopatch-graph"
+        assert [i.name for i in proto.graph.input] == ["images"]
+        assert [o.name for o in proto.graph.output] == ["anomaly_map", "image_score", "label", "mask"]
+    else:
+        assert path.with_suffix(".bin").is_file()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["m.bin", "m.xml", "model.pt"]  # no temporary left
 
 
-def test_the_onnx_inferencer_runs_without_torch_or_faiss(tmp_path):
-    convert_to_onnx(fitted(tmp_path), tmp_path / "m.onnx")
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_the_runtimes_run_without_torch_or_faiss(tmp_path, fmt):
+    path = convert_model(fitted(tmp_path), tmp_path / f"m{SUFFIX[fmt]}", fmt).path
     script = (
         "import sys, numpy as np\n"
         "from autopatch.deploy import load_inferencer\n"
-        f"out = load_inferencer({str(tmp_path / 'm.onnx')!r}).predict(np.zeros((2, {SIZE}, {SIZE}, 3), np.uint8))\n"
+        f"out = load_inferencer({str(path)!r}).predict(np.zeros((2, {SIZE}, {SIZE}, 3), np.uint8))\n"
         "print(out.anomaly_maps.shape, 'torch' in sys.modules, 'faiss' in sys.modules)\n"
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
@@ -89,30 +96,38 @@ def test_the_onnx_inferencer_runs_without_torch_or_faiss(tmp_path):
 
 def test_a_bank_over_the_file_limit_is_refused_with_the_fix(tmp_path):
     with pytest.raises(AutopatchError, match="does not fit ONNX's 2 GB file limit.*--coreset"):
-        convert_to_onnx(fitted(tmp_path), tmp_path / "m.onnx", max_bank_bytes=1000)
+        convert_model(fitted(tmp_path), tmp_path / "m.onnx", max_bank_bytes=1000)
     assert not (tmp_path / "m.onnx").exists()
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path, monkeypatch):
-    convert_to_onnx(fitted(tmp_path), tmp_path / "m.onnx")
+    model_file = fitted(tmp_path)
+    convert_model(model_file, tmp_path / "m.onnx")
     model = OnnxInferencer(tmp_path / "m.onnx")
     with pytest.raises(AutopatchError, match=r"expects \(64, 64, 3\): RGB with 3 channels"):
         model.predict(np.zeros((1, SIZE, SIZE, 1), np.uint8))
     with pytest.raises(AutopatchError, match="uint8"):
         model.predict(np.zeros((1, SIZE, SIZE, 3), np.float32))
     with pytest.raises(AutopatchError, match="not a readable ONNX model"):
-        OnnxInferencer(tmp_path / "model.pt")  # a torch file given to the ONNX runtime
-    with pytest.raises(AutopatchError, match="unknown model extension '.xml'"):
-        load_inferencer(tmp_path / "m.xml")
+        OnnxInferencer(model_file)  # a torch file given to the ONNX runtime
+    with pytest.raises(AutopatchError, match="unknown model extension '.bin'"):
+        load_inferencer(tmp_path / "m.bin")
+    with pytest.raises(AutopatchError, match="must end in .xml for --format openvino"):
+        convert_model(model_file, tmp_path / "m.onnx2", "openvino")
+    with pytest.raises(AutopatchError, match="--format 'tflite' is not supported"):
+        convert_model(model_file, tmp_path / "m.tflite", "tflite")
     plain = tmp_path / "plain.onnx"
     proto = onnx.load(str(tmp_path / "m.onnx"))
     del proto.metadata_props[:]
     onnx.save(proto, str(plain))
-    with pytest.raises(AutopatchError, match="not one written by `autopatch convert`"):
+    with pytest.raises(AutopatchError, match="not a model written by `autopatch convert`"):
         OnnxInferencer(plain)
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if it were not installed
     with pytest.raises(AutopatchError, match=r"autopatch\[onnx\]"):
         OnnxInferencer(tmp_path / "m.onnx")
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    with pytest.raises(AutopatchError, match=r"autopatch\[openvino\]"):
+        convert_model(model_file, tmp_path / "m.xml", "openvino")
 
 
 def test_a_model_without_an_image_threshold_is_refused(tmp_path):
@@ -120,26 +135,31 @@ def test_a_model_without_an_image_threshold_is_refused(tmp_path):
     raw = torch.load(path, weights_only=True)
     torch.save({**raw, "image_threshold": None}, path)
     with pytest.raises(AutopatchError, match="no pixel or image threshold"):
-        convert_to_onnx(path, tmp_path / "m.onnx")
+        convert_model(path, tmp_path / "m.onnx")
 
 
-def test_predict_writes_the_same_files_from_pt_and_onnx(tmp_path):
+@pytest.mark.slow
+def test_predict_writes_the_same_files_from_every_runtime(tmp_path):
     model = fitted(tmp_path)
-    convert_to_onnx(model, tmp_path / "model.onnx")
+    for fmt in ("onnx", "openvino"):
+        assert main(["convert", str(model), "--format", fmt, "--out", str(tmp_path / f"model{SUFFIX[fmt]}")]) == 0
     source = tmp_path / "in"
     source.mkdir()
     for i, pixels in enumerate(images(3, seed=7)):
         Image.fromarray(pixels).save(source / f"{i}.png")
-    for suffix in ("pt", "onnx"):
-        assert main(["predict", str(tmp_path / f"model.{suffix}"), str(source), "--out", str(tmp_path / suffix)]) == 0
-    rows = {suffix: list(csv.DictReader((tmp_path / suffix / "predictions.csv").open())) for suffix in ("pt", "onnx")}
+    suffixes = (".pt", ".onnx", ".xml")
+    for suffix in suffixes:
+        out = tmp_path / suffix[1:]
+        assert main(["predict", str(tmp_path / f"model{suffix}"), str(source), "--out", str(out)]) == 0
+    rows = {s: list(csv.DictReader((tmp_path / s[1:] / "predictions.csv").open())) for s in suffixes}
     threshold = Segmenter.load(model).image_threshold
-    assert [r["file"] for r in rows["pt"]] == [r["file"] for r in rows["onnx"]]
-    for torch_row, onnx_row in zip(rows["pt"], rows["onnx"], strict=True):
-        score = float(torch_row["image_score"])
-        assert float(onnx_row["image_score"]) == pytest.approx(score, rel=1e-4)
-        if abs(score - threshold) > 1e-4 * abs(threshold):  # a score on the threshold may fall either side
-            assert onnx_row["label"] == torch_row["label"]
-        name = Path(torch_row["file"]).stem + ".npy"
-        want = np.load(tmp_path / "pt" / name)
-        np.testing.assert_allclose(np.load(tmp_path / "onnx" / name), want, atol=1e-4 * float(want.max()))
+    for suffix in suffixes[1:]:
+        assert [r["file"] for r in rows[suffix]] == [r["file"] for r in rows[".pt"]]
+        for torch_row, row in zip(rows[".pt"], rows[suffix], strict=True):
+            score = float(torch_row["image_score"])
+            assert float(row["image_score"]) == pytest.approx(score, rel=1e-4)
+            if abs(score - threshold) > 1e-4 * abs(threshold):  # a score on the threshold may fall either side
+                assert row["label"] == torch_row["label"]
+            name = Path(torch_row["file"]).stem + ".npy"
+            want = np.load(tmp_path / "pt" / name)
+            np.testing.assert_allclose(np.load(tmp_path / suffix[1:] / name), want, atol=1e-4 * float(want.max()))
