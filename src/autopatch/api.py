@@ -25,7 +25,7 @@ import torch
 import autopatch
 from autopatch.backbones import create_encoder
 from autopatch.baselines import BaselineResult, run_baseline
-from autopatch.data import data_fingerprint, load_splits
+from autopatch.data import FolderDataset, data_fingerprint, load_splits
 from autopatch.deploy.convert import Conversion, convert_model
 from autopatch.deploy.inference import Inferencer, TorchInferencer
 from autopatch.deploy.prediction import PredictionReport, predict_files
@@ -56,6 +56,7 @@ __all__ = [
     "ExperimentOutputs",
     "ExperimentSettings",
     "ExportResult",
+    "FolderDataset",
     "Inferencer",
     "PredictionReport",
     "SearchSummary",
@@ -90,8 +91,8 @@ def demo_data_root() -> Path:
 
 
 def fit(
-    data_root: str | Path,
-    category: str,
+    data_root: str | Path | FolderDataset,
+    category: str | None,
     backbone: str,
     blocks: list[int],
     patch_sizes: list[int],
@@ -111,8 +112,9 @@ def fit(
 ) -> Segmenter:
     """A Segmenter of `backbone`'s `blocks` (one patch size each): memory bank from the train split, pixel
     and image (OK/NG) thresholds with the best F1 on the validation split (k anomalies per defect type; see
-    `Segmenter.fit_thresholds` for `normal_fpr`). With `out` it is saved there (the location is checked
-    before any work); else save it with `.save`.
+    `Segmenter.fit_thresholds` for `normal_fpr`). `data_root` is an MVTec-layout folder with `category`, or a
+    `FolderDataset` (category None; without masks the model gets an image threshold only). With `out` it is
+    saved there (the location is checked before any work); else save it with `.save`.
 
     >>> model = autopatch.fit(autopatch.demo_data_root(), "hazelnut_toy", "efficientnet_lite0", [4, 8], [3, 3],
     ...                       image_size=64)
@@ -120,6 +122,14 @@ def fit(
     ([4, 8], torch.Size([1408, 152]))
     >>> model.metadata["val"]["threshold"] == model.threshold
     True
+
+    Your own folders, here without masks: the model decides OK/NG per image and draws no defect outline.
+
+    >>> toy = autopatch.demo_data_root() / "hazelnut_toy"
+    >>> folders = autopatch.FolderDataset(toy / "train" / "good", toy / "test" / "colour")
+    >>> model = autopatch.fit(folders, None, "efficientnet_lite0", [4], [3], image_size=64)
+    >>> model.threshold is None, model.metadata["val"]["image_threshold_rule"]
+    (True, 'image F1-max on validation')
     """
     if out is not None:
         check_output_file(out, "model file")
@@ -131,7 +141,7 @@ def fit(
     )  # fmt: skip
     val = fit_on_splits(segmenter, splits, batch_size=batch_size, progress=progress, normal_fpr=normal_fpr)
     segmenter.metadata = {
-        "category": category,
+        "category": category or _dataset_name(data_root),
         "k": k,
         "architecture": f"{backbone} blocks={','.join(map(str, segmenter.block_ids))} "
         f"patch_sizes={','.join(map(str, segmenter.patch_sizes))}",
@@ -144,13 +154,17 @@ def fit(
     return segmenter
 
 
+def _dataset_name(data_root: str | Path | FolderDataset) -> str:
+    return data_root.name if isinstance(data_root, FolderDataset) else Path(data_root).name
+
+
 def _model(model: Segmenter | str | Path, device: str | torch.device) -> Segmenter:
     return model if isinstance(model, Segmenter) else Segmenter.load(model, device=device)
 
 
 def evaluate(
     model: Segmenter | str | Path,
-    data_root: str | Path,
+    data_root: str | Path | FolderDataset,
     *,
     category: str | None = None,
     k: int | None = None,
@@ -158,8 +172,10 @@ def evaluate(
     batch_size: int = 32,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Test-split metrics of a model (or model file): rwap, ap, auroc, pauroc_0.3, aupro_0.3; f1, precision,
-    recall at its threshold; gflops; images_per_s. Category and k default to the ones it was fitted with.
+    """Test-split metrics of a model (or model file): rwap, ap, auroc, pauroc_0.3, aupro_0.3 (None on data
+    without masks); image_auroc, image_ap, image_f1_max; f1, precision, recall at its pixel threshold and
+    image_f1, image_fpr, ... at its image threshold; gflops; images_per_s. `data_root` as in `fit`; category
+    and k default to the ones it was fitted with.
 
     >>> model = autopatch.fit(autopatch.demo_data_root(), "hazelnut_toy", "efficientnet_lite0", [4], [3],
     ...                       image_size=64)
@@ -168,11 +184,12 @@ def evaluate(
     (19, True)
     """
     segmenter = _model(model, device)
-    category = category or segmenter.metadata.get("category")
+    folders = isinstance(data_root, FolderDataset)
+    category = data_root.name if folders else (category or segmenter.metadata.get("category"))
     if not category:
         raise AutopatchError(f"model {model} names no category; pass --category")
     k = k if k is not None else int(segmenter.metadata.get("k", 1))
-    splits = load_splits(data_root, category, k, image_size=segmenter.image_size)
+    splits = load_splits(data_root, None if folders else category, k, image_size=segmenter.image_size)
     return {"category": category, "k": k,
             **evaluate_on_split(segmenter, splits.test, batch_size=batch_size, progress=progress)}
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 from autopatch.device import DEVICE_CHOICES
+from autopatch.errors import AutopatchError
 
 METRIC_ROWS = (
     ("rwAP", "rwap"),
@@ -37,6 +40,35 @@ def add_device(parser: argparse.ArgumentParser) -> None:
 def add_batch_size(parser: argparse.ArgumentParser) -> None:
     """--batch-size, the same for every sub-command that encodes images."""
     parser.add_argument("--batch-size", type=int, default=32, help="images encoded at once; lower it if out of memory")
+
+
+def add_data(parser: argparse.ArgumentParser, category_help: str) -> None:
+    """The data of `fit` / `evaluate`: DATA_ROOT with --category (MVTec layout), or a folder dataset."""
+    parser.add_argument("data_root", type=Path, nargs="?", default=None,
+                        help="folder that contains the category folder (MVTec layout); or use --normal-dir")
+    parser.add_argument("--category", default=None, help=category_help)
+    folders = parser.add_argument_group("a folder dataset instead of DATA_ROOT (anomalib's Folder layout)")
+    folders.add_argument("--normal-dir", type=Path, default=None, help="images of good parts")
+    folders.add_argument("--abnormal-dir", type=Path, default=None,
+                         help="images of rejected parts; its sub-folders are defect types")
+    folders.add_argument("--mask-dir", type=Path, default=None,
+                         help="defect masks named <image stem>.png or <stem>_mask.png (flat or per type)")
+    folders.add_argument("--normal-test-dir", type=Path, default=None,
+                         help="good parts for the test split (default: the last fifth of --normal-dir)")  # fmt: skip
+
+
+def data_source(args: argparse.Namespace) -> Any:
+    """DATA_ROOT, or the FolderDataset the folder options describe; one error line when both or neither."""
+    from autopatch.data import FolderDataset
+
+    folders = (args.normal_dir, args.abnormal_dir, args.mask_dir, args.normal_test_dir)
+    if args.data_root is not None and any(folders):
+        raise AutopatchError("give DATA_ROOT (MVTec layout) or --normal-dir/--abnormal-dir, not both")
+    if args.data_root is not None:
+        return args.data_root
+    if args.normal_dir is None or args.abnormal_dir is None:
+        raise AutopatchError("no data: give DATA_ROOT --category C, or --normal-dir DIR --abnormal-dir DIR")
+    return FolderDataset(args.normal_dir, args.abnormal_dir, args.mask_dir, args.normal_test_dir)
 
 
 def add_normal_fpr(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autopatch.cli.common import add_batch_size, add_device, print_metrics
+from autopatch.cli.common import add_batch_size, add_data, add_device, data_source, print_metrics
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,8 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "model's stored threshold, encoder GFLOPs and end-to-end images/s (encode + 1-NN + upsample).",
     )
     parser.add_argument("model", type=Path, help="model file written by `autopatch fit`")
-    parser.add_argument("data_root", type=Path, help="folder that contains the category folder (MVTec layout)")
-    parser.add_argument("--category", default=None, help="category folder name (default: the one the model was fit on)")
+    add_data(parser, "category folder name (default: the one the model was fit on)")
     parser.add_argument("--k", type=int, default=None, help="shots of the split (default: the model's)")
     add_device(parser)
     add_batch_size(parser)
@@ -28,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from autopatch.api import evaluate
 
     result = evaluate(
-        args.model, args.data_root, category=args.category, k=args.k, device=args.device,
+        args.model, data_source(args), category=args.category, k=args.k, device=args.device,
         batch_size=args.batch_size, progress=True,
     )  # fmt: skip
     print(f"{result['category']} test split, {result['images']} images, k={result['k']}")

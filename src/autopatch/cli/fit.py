@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autopatch.cli.common import add_batch_size, add_device, add_normal_fpr, int_list, print_image_threshold
+from autopatch.cli.common import (
+    add_batch_size,
+    add_data,
+    add_device,
+    add_normal_fpr,
+    data_source,
+    int_list,
+    print_image_threshold,
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,8 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Fits the memory bank on the train split, picks the pixel and image (OK/NG) thresholds with "
         "the best F1 on the validation split, and saves everything to --out.",
     )
-    parser.add_argument("data_root", type=Path, help="folder that contains the category folder (MVTec layout)")
-    parser.add_argument("--category", required=True, help="category folder name, e.g. bottle")
+    add_data(parser, "category folder name, e.g. bottle (with DATA_ROOT)")
     parser.add_argument("--backbone", required=True, help="encoder registry name, e.g. efficientnet_lite0")
     parser.add_argument("--blocks", required=True, type=int_list, help="extraction block ids, e.g. 5,9")
     parser.add_argument("--patch-sizes", required=True, type=int_list, help="one patch size per block, e.g. 3,3")
@@ -40,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from autopatch.api import fit
 
     segmenter = fit(
-        args.data_root, args.category, args.backbone, args.blocks, args.patch_sizes, k=args.k,
+        data_source(args), args.category, args.backbone, args.blocks, args.patch_sizes, k=args.k,
         image_size=args.image_size, coreset=args.coreset, bank_fraction=args.bank_fraction,
         smoothing_sigma=args.smoothing_sigma, device=args.device, weights=args.weights, batch_size=args.batch_size,
         seed=args.seed, normal_fpr=args.normal_fpr, out=args.out, progress=True,
@@ -50,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"architecture {segmenter.metadata['architecture']}")
     print(f"memory bank  {segmenter.bank.patches.shape[0]} x {segmenter.bank.patches.shape[1]}")
     print(f"GFLOPs       {segmenter.gflops:.3f}")
-    print(f"threshold    {val['threshold']:.6g}  (val F1 {val['f1']:.4f}, precision {val['precision']:.4f}, "
-          f"recall {val['recall']:.4f})")
+    if val["threshold"] is None:
+        print("threshold    -  (no masks: image-level decisions only)")
+    else:
+        print(f"threshold    {val['threshold']:.6g}  (val F1 {val['f1']:.4f}, precision {val['precision']:.4f}, "
+              f"recall {val['recall']:.4f})")
     print_image_threshold(val)
     return 0

@@ -13,6 +13,7 @@ is not ordered). Layout problems raise AutopatchError with one line naming the p
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +28,12 @@ MASK_SUFFIX = "_mask"
 
 @dataclass(frozen=True)
 class DefectType:
-    """One defect type: its test images and the ground-truth mask of each, in the same sorted order."""
+    """One defect type: its test images and the ground-truth mask of each (None: the image has no mask, as in a
+    folder dataset without masks), in the same sorted order."""
 
     name: str
     images: tuple[Path, ...]
-    masks: tuple[Path, ...]
+    masks: tuple[Path | None, ...]
 
 
 @dataclass(frozen=True)
@@ -143,3 +145,110 @@ def _unique_by_stem(files: list[Path]) -> dict[str, Path]:
             raise AutopatchError(f"{by_stem[f.stem]} and {f} share the name '{f.stem}': keep only one of them")
         by_stem[f.stem] = f
     return by_stem
+
+
+DIRECT_TYPE = "defect"  # the defect type of images placed directly in an abnormal folder
+TEST_SHARE = 5  # without a normal test folder, every TEST_SHARE-th normal image (the last 1/5) is a test image
+
+
+@dataclass(frozen=True)
+class FolderDataset:
+    """A user's own folders (anomalib's Folder convention): good parts, rejects, optionally masks and good test
+    parts. Defect types are the sub-folders of `abnormal_dir`; images directly in it are one type, "defect".
+    Masks are matched by file stem (`<stem>.png` or `<stem>_mask.png`), in `mask_dir/<type>/` or flat in
+    `mask_dir`; without `mask_dir` the data has image labels only. Without `normal_test_dir` the last fifth of
+    the sorted normal images (at least one) are the test normals."""
+
+    normal_dir: Path
+    abnormal_dir: Path
+    mask_dir: Path | None = None
+    normal_test_dir: Path | None = None
+
+    @property
+    def name(self) -> str:
+        """What the dataset is called in messages and model metadata: the normal folder's parent's name."""
+        return Path(self.normal_dir).resolve().parent.name
+
+
+def discover_folders(dataset: FolderDataset) -> CategoryLayout:
+    """List and cross-check the files of a folder dataset as a `CategoryLayout` (masks may be None)."""
+    normal = _required_images(Path(dataset.normal_dir), "the normal (good) images")
+    if dataset.normal_test_dir is not None:
+        test_good = _required_images(Path(dataset.normal_test_dir), "the normal test images")
+        train_good = normal
+    else:
+        count = max(1, len(normal) // TEST_SHARE)
+        train_good, test_good = normal[:-count], normal[-count:]
+    if len(train_good) <= len(test_good):
+        raise AutopatchError(
+            f"{dataset.normal_dir} has {len(train_good)} normal images for training and validation but "
+            f"{len(test_good)} are test normals, as many are held out for validation: add normal images"
+        )
+    abnormal = Path(dataset.abnormal_dir)
+    if not abnormal.is_dir():
+        raise AutopatchError(f"abnormal folder {abnormal} does not exist: pass the folder of rejected parts")
+    groups = [(DIRECT_TYPE, list_images(abnormal))] + [
+        (d.name, list_images(d))
+        for d in sorted((p for p in abnormal.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                        key=lambda p: p.name)
+    ]  # fmt: skip
+    groups = [(name, images) for name, images in groups if images]
+    if not groups:
+        raise AutopatchError(
+            f"abnormal folder {abnormal} holds no images, directly or in sub-folders: put the rejected parts there"
+        )
+    _check_unique_stems(groups)
+    masks = _folder_masks(Path(dataset.mask_dir), groups) if dataset.mask_dir is not None else {}
+    defects = tuple(
+        DefectType(name=name, images=tuple(images), masks=tuple(masks.get(image) for image in images))
+        for name, images in sorted(groups)
+    )
+    root = Path(os.path.commonpath([Path(p).resolve() for p in (dataset.normal_dir, abnormal,
+                                                                 dataset.mask_dir, dataset.normal_test_dir) if p]))
+    return CategoryLayout(path=root, train_good=tuple(train_good), test_good=tuple(test_good), defects=defects)
+
+
+def _check_unique_stems(groups: list[tuple[str, list[Path]]]) -> None:
+    """Masks are matched by stem, so one stem in two defect types would be ambiguous."""
+    seen: dict[str, Path] = {}
+    for _, images in groups:
+        for image in images:
+            if image.stem in seen:
+                raise AutopatchError(
+                    f"{seen[image.stem]} and {image} share the name '{image.stem}': masks are matched by name, "
+                    "so rename one of them"
+                )
+            seen[image.stem] = image
+
+
+def _folder_masks(mask_dir: Path, groups: list[tuple[str, list[Path]]]) -> dict[Path, Path]:
+    """image -> its mask, from mask_dir/<type>/ or flat in mask_dir; with a mask folder every anomalous image
+    needs a mask, and every mask must match an image."""
+    if not mask_dir.is_dir():
+        raise AutopatchError(f"mask folder {mask_dir} does not exist: pass the folder of defect masks")
+    candidates = list_images(mask_dir) + [
+        mask for name, _ in groups if name != DIRECT_TYPE and (mask_dir / name).is_dir()
+        for mask in list_images(mask_dir / name)
+    ]  # fmt: skip
+    unused = {(mask.parent.name if mask.parent != mask_dir else "", mask.stem): mask for mask in candidates}
+    found: dict[Path, Path] = {}
+    for name, images in groups:
+        kind = "" if name == DIRECT_TYPE else name
+        for image in images:
+            folders = dict.fromkeys((kind, ""))  # the type's sub-folder first, then flat
+            keys = [(folder, image.stem + suffix) for folder in folders for suffix in ("", MASK_SUFFIX)]
+            key = next((key for key in keys if key in unused), None)
+            if key is None:
+                raise AutopatchError(
+                    f"image {image} of '{name}' has no mask in {mask_dir} (looked for {image.stem}.png and "
+                    f"{image.stem}{MASK_SUFFIX}.png, flat and in a '{name}' sub-folder); with a mask folder every "
+                    "anomalous image needs one: add it, or drop the mask folder"
+                )
+            found[image] = unused.pop(key)
+    if unused:
+        stray = sorted(unused.values())[0]
+        raise AutopatchError(
+            f"mask {stray} matches no image of the abnormal folder (masks are named <image stem>.png or "
+            f"<image stem>{MASK_SUFFIX}.png): rename or remove it"
+        )
+    return found

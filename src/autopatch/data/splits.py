@@ -1,12 +1,15 @@
-"""The paper's few-shot splits (Table 2) of one MVTec-layout category, decoded once into tensors.
+"""The paper's few-shot splits (Table 2) of one MVTec-layout category or folder dataset, decoded once into
+tensors.
 
-With n_holdout = number of files in test/good and every list sorted by file name:
+With n_holdout = number of files in test/good (a folder dataset's test normals) and every list sorted by file
+name:
 
 - train: train/good without its first n_holdout files (the bank is fitted on these);
 - val:   those n_holdout normal images + the first k images of every defect type (the search objective);
 - test:  all of test/good + every defect type's images from index `holdout_anomalies` on, so k = 1, 2
          and 4 share one test set (default 4). `oracle=True` gives the paper's Test' instead: defect
-         images from index k on, i.e. every anomaly not used for validation.
+         images from index k on, i.e. every anomaly not used for validation. A defect type with no more
+         than `holdout_anomalies` images gives the test set every image from index k on.
 
 Images are kept as one uint8 tensor per split so repeated search trials never decode files again;
 normalisation happens per backbone later.
@@ -23,18 +26,21 @@ from pathlib import Path
 import torch
 
 from autopatch.data.decode import check_image_size, decode_pairs
-from autopatch.data.layout import NORMAL_TYPE, CategoryLayout, discover_category
+from autopatch.data.layout import NORMAL_TYPE, CategoryLayout, FolderDataset, discover_category, discover_folders
 from autopatch.errors import AutopatchError, AutopatchWarning
 
 
 @dataclass(frozen=True)
 class Split:
-    """Images uint8 [N,3,S,S], masks bool [N,S,S] (all false for normal images), defect type and file per image."""
+    """Images uint8 [N,3,S,S], masks bool [N,S,S] (all false for normal images), defect type and file per image.
+    `pixel_labels` is False when some anomalous image has no mask (a folder dataset without masks): then
+    the masks say nothing and only image-level metrics apply."""
 
     images: torch.Tensor
     masks: torch.Tensor
     types: list[str]
     paths: list[Path]
+    pixel_labels: bool = True
 
     def __post_init__(self) -> None:
         n = self.images.shape[0]
@@ -80,22 +86,24 @@ class Splits:
     test: Split
 
 
-_Item = tuple[Path, Path | None, str]  # image, mask (None for normal), defect type
+_Item = tuple[Path, Path | None, str]  # image, mask (None for normal and mask-less images), defect type
 
 
 def load_splits(
-    root: str | Path,
-    category: str,
+    root: str | Path | FolderDataset,
+    category: str | None,
     k: int,
     image_size: int = 224,
     holdout_anomalies: int = 4,
     oracle: bool = False,
     workers: int | None = None,
 ) -> Splits:
-    """Check the layout of `root/category`, build the Table-2 splits for `k` shots and decode them.
+    """Check the layout of `root/category` (or of the folder dataset `root`, with `category` None), build the
+    Table-2 splits for `k` shots and decode them.
 
     `holdout_anomalies` (>= k) fixes where the test anomalies start; it is ignored with `oracle=True`,
-    where the test anomalies start at k. Every defect type must keep at least one test image.
+    where the test anomalies start at k. Every defect type must keep at least one test image (k below its
+    image count).
     `workers` is the number of decoding threads (default: one per core, at most 8).
     """
     _check_int("k", k, 1, "the number of anomalous images per defect type used for validation, e.g. 1")
@@ -107,7 +115,7 @@ def load_splits(
             f"so validation anomalies would also be test anomalies: use --k {holdout_anomalies} or less, "
             "or --test-oracle (in Python: holdout_anomalies >= k, or oracle=True)"
         )
-    layout = discover_category(root, category)
+    layout = discover(root, category)
     train, val, test = _split_items(layout, k, k if oracle else holdout_anomalies)
     _warn_if_thin(layout, train, val)
     # One pool for all three splits keeps the threads busy across split boundaries.
@@ -119,13 +127,22 @@ def load_splits(
     )
 
 
+def discover(root: str | Path | FolderDataset, category: str | None) -> CategoryLayout:
+    """The checked file lists of an MVTec-layout category or of a folder dataset."""
+    if isinstance(root, FolderDataset):
+        return discover_folders(root)
+    if category is None:
+        raise AutopatchError(f"no category given for the MVTec-layout folder {root}; pass --category")
+    return discover_category(root, category)
+
+
 def data_fingerprint(
-    root: str | Path, category: str, k: int, holdout_anomalies: int = 4, oracle: bool = False
+    root: str | Path | FolderDataset, category: str | None, k: int, holdout_anomalies: int = 4, oracle: bool = False
 ) -> str:
     """What `load_splits` would read, as a hex digest: every file's path relative to the category folder,
     its size and its split, plus the split settings. A moved or copied dataset keeps its fingerprint; other
     files (re-encoded images, added or removed ones, other masks) or other splits change it."""
-    layout = discover_category(root, category)
+    layout = discover(root, category)
     splits = _split_items(layout, k, k if oracle else holdout_anomalies)
 
     def entry(path: Path | None) -> list[object] | None:
@@ -171,19 +188,20 @@ def _split_items(layout: CategoryLayout, k: int, test_start: int) -> tuple[list[
     test = [(p, None, NORMAL_TYPE) for p in layout.test_good]
     for defect in layout.defects:
         n = len(defect.images)
-        folder = layout.path / "test" / defect.name
+        folder = defect.images[0].parent
         if k > n:
             raise AutopatchError(
                 f"k={k} exceeds the {n} anomalous images of '{defect.name}' in {folder}: pass k <= {n}"
             )
-        if test_start >= n:
+        if k >= n:
             raise AutopatchError(
-                f"'{defect.name}' in {folder} has {n} anomalous images, so none is left for the test set that "
-                f"starts at index {test_start}: lower holdout_anomalies (or k with oracle=True) below {n}"
+                f"'{defect.name}' in {folder} has {n} anomalous images, all in the validation split at k={k}, so "
+                f"none is left for the test set: pass k below {n} or add images of '{defect.name}'"
             )
         pairs = list(zip(defect.images, defect.masks, strict=True))
         val += [(image, mask, defect.name) for image, mask in pairs[:k]]
-        test += [(image, mask, defect.name) for image, mask in pairs[test_start:]]
+        start = test_start if test_start < n else k  # a type with few images: every one not used for validation
+        test += [(image, mask, defect.name) for image, mask in pairs[start:]]
     return train, val, test
 
 
@@ -195,4 +213,5 @@ def _take(decoded: tuple[torch.Tensor, torch.Tensor], items: list[_Item], start:
         masks=masks[start:end].clone(),
         types=[t for _, _, t in items],
         paths=[image for image, _, _ in items],
+        pixel_labels=all(mask is not None for _, mask, kind in items if kind != NORMAL_TYPE),
     )

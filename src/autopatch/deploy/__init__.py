@@ -5,8 +5,7 @@ Names load on first use, so `load_inferencer` and the ONNX / OpenVINO inferencer
 faiss: a line PC needs only numpy and its runtime.
 """
 
-import importlib
-from typing import Any
+from autopatch._lazy import lazy_exports
 
 _EXPORTS = {
     "PREDICTIONS_FILE": "autopatch.deploy.prediction",
@@ -23,9 +22,4 @@ _EXPORTS = {
     "predict_files": "autopatch.deploy.prediction",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'autopatch.deploy' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -5,8 +5,7 @@ The public face is `run_study` (returns the study and its Pareto front), `StudyS
 first use, so `from autopatch.search import SPACE_NAMES` (the CLI's --help) imports neither optuna nor torch.
 """
 
-import importlib
-from typing import Any
+from autopatch._lazy import lazy_exports
 
 _EXPORTS = {
     "Architecture": "autopatch.search.architecture",
@@ -39,9 +38,4 @@ _EXPORTS = {
     "select_trial": "autopatch.search.pareto",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'autopatch.search' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -15,6 +15,7 @@ import numpy as np
 from autopatch.data import Split, Splits
 from autopatch.metrics import (
     DEFAULT_NORMAL_FPR,
+    METRIC_NAMES,
     decision_counts,
     image_metrics,
     image_scores,
@@ -27,10 +28,10 @@ from autopatch.segmenter.segmenter import Segmenter
 def evaluate_on_split(
     segmenter: Segmenter, split: Split, batch_size: int = 32, progress: bool = False
 ) -> dict[str, Any]:
-    """Metrics dict: rwap, ap, auroc, pauroc_0.3, aupro_0.3; image_auroc, image_ap, image_f1_max of the maps'
-    maxima; f1/precision/recall at the stored pixel threshold and image_precision/recall/f1/fpr of the OK/NG
-    decision at the stored image threshold (None without one); gflops of the encoder; images_per_s of predict
-    (encode + 1-NN + upsample) on already decoded images."""
+    """Metrics dict: rwap, ap, auroc, pauroc_0.3, aupro_0.3 (None when the split has no masks); image_auroc,
+    image_ap, image_f1_max of the maps' maxima; f1/precision/recall at the stored pixel threshold and
+    image_precision/recall/f1/fpr of the OK/NG decision at the stored image threshold (None without one);
+    gflops of the encoder; images_per_s of predict (encode + 1-NN + upsample) on already decoded images."""
     return _score_split(segmenter, split, batch_size, progress)[0]
 
 
@@ -42,11 +43,13 @@ def _score_split(
     scores = segmenter.predict(split.images, batch_size=batch_size, progress=progress).numpy()
     seconds = time.perf_counter() - start
     masks = split.masks.cpu().numpy().astype(bool)
-    result: dict[str, Any] = dict(segmentation_metrics(scores, masks, list(split.types)))
+    result: dict[str, Any] = dict.fromkeys(METRIC_NAMES)  # pixel metrics need masks
+    if split.pixel_labels:
+        result.update(segmentation_metrics(scores, masks, list(split.types)))
     per_image = image_scores(scores)
     result.update(image_metrics(per_image, split.is_anomalous))
     precision = recall = f1 = None
-    if segmenter.threshold is not None:
+    if segmenter.threshold is not None and split.pixel_labels:
         precision, recall, f1 = precision_recall_f1(scores, masks, segmenter.threshold)
     decisions = dict.fromkeys(("image_precision", "image_recall", "image_f1", "image_fpr"))
     if segmenter.image_threshold is not None:
@@ -72,12 +75,15 @@ def fit_on_splits(
     progress: bool = False,
     normal_fpr: float = DEFAULT_NORMAL_FPR,
 ) -> dict[str, Any]:
-    """Bank from the train split, pixel and image thresholds on the val split; returns the threshold record."""
-    splits.val.check_marks_anomalies("validation")
-    segmenter.fit(splits.train.images, batch_size=batch_size, progress=progress)
+    """Bank from the train split, pixel (with masks) and image thresholds on the val split; returns the
+    threshold record."""
     val = splits.val
+    if val.pixel_labels:
+        val.check_marks_anomalies("validation")
+    segmenter.fit(splits.train.images, batch_size=batch_size, progress=progress)
+    masks = val.masks if val.pixel_labels else None
     return segmenter.fit_thresholds(
-        val.images, val.masks, val.is_anomalous, normal_fpr=normal_fpr, batch_size=batch_size, progress=progress
+        val.images, masks, val.is_anomalous, normal_fpr=normal_fpr, batch_size=batch_size, progress=progress
     )
 
 

@@ -172,7 +172,7 @@ class Segmenter:
     def fit_thresholds(
         self,
         images: torch.Tensor,
-        masks: torch.Tensor,
+        masks: torch.Tensor | None,
         anomalous: Sequence[bool],
         *,
         normal_fpr: float = DEFAULT_NORMAL_FPR,
@@ -180,15 +180,17 @@ class Segmenter:
         progress: bool = False,
     ) -> dict[str, Any]:
         """Store both decision thresholds from (validation) images: the pixel threshold with the best F1 on
-        `masks`, and the image (OK/NG) threshold on the image scores, by image F1-max when `anomalous` marks
-        any image, else flagging at most `normal_fpr` of the normal images. Returns them with F1/P/R and the
-        image rule."""
+        `masks` (none without masks), and the image (OK/NG) threshold on the image scores, by image F1-max when
+        `anomalous` marks any image, else flagging at most `normal_fpr` of the normal images. Returns them with
+        F1/P/R (None without masks) and the image rule."""
         scores = self.predict(images, batch_size, progress).numpy()
-        threshold, f1, precision, recall = best_f1_threshold(scores, masks.cpu().numpy().astype(bool))
-        self.threshold = float(threshold)
+        record: dict[str, Any] = dict.fromkeys(("threshold", "f1", "precision", "recall"))
+        if masks is not None:
+            threshold, f1, precision, recall = best_f1_threshold(scores, masks.cpu().numpy().astype(bool))
+            record.update(threshold=float(threshold), f1=float(f1), precision=float(precision), recall=float(recall))
+        self.threshold = record["threshold"]
         self.image_threshold, rule = image_threshold(image_scores(scores), list(anomalous), normal_fpr)
-        return {"threshold": self.threshold, "f1": float(f1), "precision": float(precision), "recall": float(recall),
-                "image_threshold": self.image_threshold, "image_threshold_rule": rule}  # fmt: skip
+        return {**record, "image_threshold": self.image_threshold, "image_threshold_rule": rule}
 
     # --- model file -------------------------------------------------------------------------------
 

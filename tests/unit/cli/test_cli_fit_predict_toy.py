@@ -162,3 +162,27 @@ def test_fit_rejects_a_malformed_block_list() -> None:
         main(["fit", str(TOY_ROOT), "--category", "hazelnut_toy", "--backbone", FAMILY,
               "--blocks", "a,b", "--patch-sizes", "3", "--out", "x.pt"])  # fmt: skip
     assert info.value.code == 2
+
+
+def test_fit_and_evaluate_a_folder_dataset_without_masks(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from autopatch.data import FolderDataset, load_splits
+    from autopatch.segmenter import Segmenter
+
+    good, bad = TOY_ROOT / "hazelnut_toy" / "train" / "good", TOY_ROOT / "hazelnut_toy" / "test" / "colour"
+    folders = ["--normal-dir", str(good), "--abnormal-dir", str(bad)]
+    out = tmp_path / "folders.pt"
+    assert main(["fit", *folders, "--backbone", FAMILY, "--blocks", "0", "--patch-sizes", "3",
+                 "--image-size", "64", "--out", str(out)]) == 0  # fmt: skip
+    assert "no masks: image-level decisions only" in capsys.readouterr().out
+    model = Segmenter.load(out)
+    assert model.threshold is None and isinstance(model.image_threshold, float)
+    assert main(["evaluate", str(out), *folders]) == 0
+    rows = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert rows["rwAP"] == rows["AUPRO@0.3"] == rows["F1"] == "-"  # no masks, no pixel metrics
+    test = load_splits(FolderDataset(good, bad), None, 1, image_size=64).test
+    per_image = model.predict(test.images).numpy().max(axis=(1, 2))
+    assert float(rows["image-AUROC"]) == pytest.approx(roc_auc_score(test.is_anomalous, per_image), abs=6e-5)
+    assert main(["evaluate", str(out), str(TOY_ROOT), *folders]) == 2  # both kinds of data at once
+    assert "not both" in capsys.readouterr().err

@@ -199,9 +199,15 @@ def test_k_larger_than_the_anomalies_of_a_type(tmp_path):
 
 
 def test_type_left_without_test_images(tmp_path):
-    category = make_category(tmp_path, {"train/good": 6, "test/good": 2, "test/cut": 4})
-    _raises(tmp_path, "none is left for the test set", category / "test" / "cut")
-    assert len(load_splits(tmp_path, "toy", k=1, image_size=SIZE, oracle=True).test) == 2 + 3
+    category = make_category(tmp_path, {"train/good": 6, "test/good": 2, "test/cut": 2})
+    _raises(tmp_path, "none is left for the test set", category / "test" / "cut", k=2)
+    assert len(load_splits(tmp_path, "toy", k=1, image_size=SIZE, oracle=True).test) == 2 + 1
+
+
+def test_a_type_with_no_more_than_holdout_images_tests_on_all_after_k(tmp_path):
+    make_category(tmp_path, {"train/good": 6, "test/good": 2, "test/cut": 4})
+    test = load_splits(tmp_path, "toy", k=1, image_size=SIZE).test  # 4 images: none from index 4 on
+    assert [p.name for p in test.paths if "cut" in p.parts] == ["001.png", "002.png", "003.png"]
 
 
 def test_holdout_smaller_than_k_names_the_cli_flags_and_the_python_keywords(tmp_path):
