@@ -1,4 +1,4 @@
-"""`autopatch predict`: score image files with a saved model (.pt or .onnx); PNG + .npy per image, predictions.csv."""
+"""`autopatch predict`: score image files with a saved model (.pt, .onnx, .xml); PNG + .npy per image, a CSV."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "unreadable images are reported and the rest still processed. Exit code 0 when every image was "
         "processed, 1 when any could not be read.",
     )
-    parser.add_argument("model", type=Path, help="model file: .pt (`autopatch fit` / `export`) or .onnx (`convert`)")
+    parser.add_argument("model", type=Path, help="model file: .pt (`fit` / `export`), .onnx or .xml (`convert`)")
     parser.add_argument("input", type=Path, help="an image file or a folder of images (not recursive)")
     parser.add_argument("--out", required=True, type=Path, help="folder for the PNG and .npy files")
     add_device(parser)

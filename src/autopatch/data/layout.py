@@ -7,8 +7,9 @@ Expected layout (MVTec AD)::
     <root>/<category>/test/<defect type>/<stem>.png
     <root>/<category>/ground_truth/<defect type>/<stem>_mask.png
 
-Every list is sorted by file name so splits are the same on every machine (a raw directory listing
-is not ordered). Layout problems raise AutopatchError with one line naming the path and the fix.
+A `FolderDataset` (good and reject folders, optional masks; see its docstring) is checked into the same
+`CategoryLayout`. Every list is sorted by file name so splits are the same on every machine (a raw directory
+listing is not ordered). Layout problems raise AutopatchError with one line naming the path and the fix.
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ def _unique_by_stem(files: list[Path]) -> dict[str, Path]:
 
 
 DIRECT_TYPE = "defect"  # the defect type of images placed directly in an abnormal folder
-TEST_SHARE = 5  # without a normal test folder, every TEST_SHARE-th normal image (the last 1/5) is a test image
+TEST_SHARE = 5  # without a normal test folder, the last 1/TEST_SHARE of the sorted normal images are test images
 
 
 @dataclass(frozen=True)

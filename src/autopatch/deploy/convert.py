@@ -1,7 +1,7 @@
 """Convert a model file for another runtime: `ScoringGraph` (bank inside) as one ONNX file, or as OpenVINO IR
 (model.xml + model.bin, fp32) converted from that ONNX graph, with the metadata the inferencers read
-(`deploy.inference.GraphInfo`). Written atomically and checked against the torch model on probe images before
-it is kept.
+(`deploy.inference.GraphInfo`). Written atomically, and kept only when its maps on probe images agree with the
+torch model's to MAX_DIFFERENCE of their largest value.
 
 ONNX files are protobufs of at most 2 GB; a bank that does not fit is refused with the fix (a coreset).
 """
@@ -33,6 +33,7 @@ from autopatch.files import atomic_path, check_output_file
 FORMATS = {"onnx": ".onnx", "openvino": ".xml"}  # format -> the file name ending it is written to
 MAX_BANK_BYTES = int(1.8 * 2**30)  # the 2 GB protobuf limit, less room for the encoder's weights
 PROBE_IMAGES = 4
+MAX_DIFFERENCE = 1e-4  # of the largest map value: a converted file that differs more is not kept
 
 
 @dataclass(frozen=True)
@@ -68,14 +69,14 @@ def convert_model(
     if format == "onnx":
         with atomic_path(out) as tmp:
             _write_onnx(graph, tmp, metadata)
-            difference = _max_relative_difference(reference, OnnxInferencer(tmp))
+            difference = _checked_difference(reference, OnnxInferencer(tmp), format)
         size = out.stat().st_size
     else:
         with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.stem}.partial") as folder:
             onnx_file, xml = Path(folder) / "graph.onnx", Path(folder) / out.name
             _write_onnx(graph, onnx_file, metadata)
             _write_openvino(onnx_file, xml, metadata)
-            difference = _max_relative_difference(reference, OpenvinoInferencer(xml))
+            difference = _checked_difference(reference, OpenvinoInferencer(xml), format)
             os.replace(xml.with_suffix(".bin"), out.with_suffix(".bin"))
             os.replace(xml, out)
         size = out.stat().st_size + out.with_suffix(".bin").stat().st_size
@@ -102,7 +103,7 @@ def _write_onnx(graph: ScoringGraph, path: Path, metadata: dict[str, str]) -> No
     with _quiet_exporter():
         torch.onnx.export(
             graph, (torch.zeros(2, size, size, 3, dtype=torch.uint8),), str(path), dynamo=True,
-            input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES), verbose=False,
+            input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES), verbose=False, external_data=False,
             dynamic_shapes={INPUT_NAME: {0: torch.export.Dim("batch")}},
         )  # fmt: skip
     proto = onnx.load(str(path))
@@ -133,8 +134,17 @@ def _quiet_exporter() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _max_relative_difference(reference: TorchInferencer, converted: Inferencer) -> float:
+def _checked_difference(reference: TorchInferencer, converted: Inferencer, format: str) -> float:
+    """The largest difference of the maps on probe images, relative to the largest map value; above
+    MAX_DIFFERENCE the conversion stops and nothing is kept."""
     size = reference.image_size
     probes = np.random.default_rng(0).integers(0, 256, (PROBE_IMAGES, size, size, 3), dtype=np.uint8)
     want, got = reference.predict(probes).anomaly_maps, converted.predict(probes).anomaly_maps
-    return float(np.abs(got - want).max() / max(float(np.abs(want).max()), 1e-12))
+    difference = float(np.abs(got - want).max() / max(float(np.abs(want).max()), 1e-12))
+    if not difference <= MAX_DIFFERENCE:
+        raise AutopatchError(
+            f"the {format} model's anomaly maps differ from the torch model's by {difference:.1e} of their largest "
+            f"value on probe images (limit {MAX_DIFFERENCE:.0e}), so it was not written; convert to the other "
+            "format or report this"
+        )
+    return difference

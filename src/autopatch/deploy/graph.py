@@ -6,7 +6,8 @@ the Segmenter's own scoring step) with the memory bank as a constant and the 1-N
 (`bank.knn.tiled_min_distances`; no `cdist`, no Q x M matrix) -> the image score (the map's maximum)
 and both decisions. Outputs, in this order: anomaly_map float32 [N, S, S], image_score float32 [N],
 label bool [N] (True = NG: image_score >= the image threshold), mask bool [N, S, S] (anomaly_map >= the
-pixel threshold).
+pixel threshold; all false for a model fitted without masks, which has none, and whose inferencers return no
+mask).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import torch
 from torch import nn
 
 from autopatch.bank.knn import tiled_min_distances
-from autopatch.deploy.inference import require_thresholds
+from autopatch.deploy.inference import require_image_threshold
 from autopatch.errors import AutopatchError
 from autopatch.segmenter import Segmenter
 
@@ -23,11 +24,11 @@ BANK_CHUNK = 1024  # bank rows per matmul tile: peak memory N*h*w x BANK_CHUNK f
 
 
 class ScoringGraph(nn.Module):
-    """`segmenter` end to end (see the module docstring); both thresholds must be set."""
+    """`segmenter` end to end (see the module docstring); its image threshold must be set."""
 
     def __init__(self, segmenter: Segmenter, bank_chunk: int = BANK_CHUNK) -> None:
         super().__init__()
-        require_thresholds(segmenter.threshold, segmenter.image_threshold, segmenter.metadata.get("architecture"))
+        require_image_threshold(segmenter.image_threshold, segmenter.metadata.get("architecture"))
         if segmenter.device.type != "cpu":
             raise AutopatchError("convert a model loaded on the CPU (Segmenter.load(path, device='cpu'))")
         self.segmenter = segmenter
@@ -51,5 +52,6 @@ class ScoringGraph(nn.Module):
         anomaly_map = self.segmenter.scorer.score(maps, nearest=self._nearest)
         image_score = anomaly_map.amax(dim=(1, 2))
         label = image_score >= float(self.segmenter.image_threshold)
-        mask = anomaly_map >= float(self.segmenter.threshold)
+        pixel_threshold = self.segmenter.threshold
+        mask = anomaly_map >= (float("inf") if pixel_threshold is None else float(pixel_threshold))
         return anomaly_map, image_score, label, mask

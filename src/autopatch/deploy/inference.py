@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 class Inference:
     """Per image: anomaly map float32 [N, S, S], image score float32 [N] (the map's maximum), label bool [N]
     (True = NG: score >= the image threshold) and defect mask bool [N, S, S] (map >= the pixel threshold);
-    labels / masks are None for a model without that threshold (a format-1 .pt file)."""
+    labels are None for a model without an image threshold (a format-1 .pt file), masks for one without a pixel
+    threshold (fitted on data without masks)."""
 
     anomaly_maps: np.ndarray
     image_scores: np.ndarray
@@ -49,10 +50,11 @@ class Inferencer(Protocol):
 
 @dataclass(frozen=True)
 class GraphInfo:
-    """What a converted model's metadata says: image size, pixel and image thresholds, the model's metadata."""
+    """What a converted model's metadata says: image size, pixel (None: fitted without masks) and image
+    thresholds, the model's metadata."""
 
     image_size: int
-    threshold: float
+    threshold: float | None
     image_threshold: float
     metadata: dict[str, Any]
 
@@ -80,7 +82,8 @@ class GraphInfo:
                 f"{path} has format version {values['format_version']}, newer than this autopatch reads "
                 f"({GRAPH_FORMAT_VERSION}); upgrade autopatch"
             )
-        return cls(int(values["image_size"]), float(values["threshold"]), float(values["image_threshold"]),
+        threshold = None if values["threshold"] == "None" else float(values["threshold"])
+        return cls(int(values["image_size"]), threshold, float(values["image_threshold"]),
                    json.loads(values.get("metadata", "{}")))  # fmt: skip
 
 
@@ -95,11 +98,11 @@ def check_images(images: object, size: int, model: str) -> None:
         )
 
 
-def require_thresholds(threshold: float | None, image_threshold: float | None, model: object) -> None:
-    """A deployed model decides: both thresholds must be there."""
-    if threshold is None or image_threshold is None:
+def require_image_threshold(image_threshold: float | None, model: object) -> None:
+    """A converted model decides OK/NG: its image threshold must be there."""
+    if image_threshold is None:
         raise AutopatchError(
-            f"model {model} has no pixel or image threshold (a format-1 model file?); re-create it with "
+            f"model {model} has no image threshold (a format-1 model file?); re-create it with "
             "`autopatch fit` or `autopatch export`"
         )
 

@@ -43,5 +43,5 @@ class OnnxInferencer:
     def predict(self, images: np.ndarray) -> Inference:
         """Score uint8 RGB images [N, S, S, 3] (S = `image_size`)."""
         check_images(images, self.image_size, self.path.name)
-        outputs = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: np.ascontiguousarray(images)})
-        return Inference(*outputs)
+        maps, scores, labels, masks = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: np.ascontiguousarray(images)})
+        return Inference(maps, scores, labels, None if self.threshold is None else masks)

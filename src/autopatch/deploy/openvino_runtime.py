@@ -53,4 +53,5 @@ class OpenvinoInferencer:
         """Score uint8 RGB images [N, S, S, 3] (S = `image_size`)."""
         check_images(images, self.image_size, self.path.name)
         results = self.compiled({INPUT_NAME: np.ascontiguousarray(images)})
-        return Inference(*(np.asarray(results[output]) for output in self._outputs))
+        maps, scores, labels, masks = (np.asarray(results[output]) for output in self._outputs)
+        return Inference(maps, scores, labels, None if self.threshold is None else masks)

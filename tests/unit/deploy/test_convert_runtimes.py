@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+import autopatch.deploy.convert as converting
 from autopatch.backbones import create_encoder
 from autopatch.cli.main import main
 from autopatch.deploy import OnnxInferencer, OpenvinoInferencer, convert_model, load_inferencer
@@ -71,14 +72,13 @@ def test_the_file_carries_thresholds_size_and_metadata(tmp_path, fmt):
     assert (model.image_size, model.threshold, model.image_threshold) == (
         SIZE, torch_model.threshold, torch_model.image_threshold)  # fmt: skip
     assert model.metadata == {"architecture": "lite0 test", "category": "toy"}
+    written = ["m.onnx"] if fmt == "onnx" else ["m.bin", "m.xml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [*written, "model.pt"]  # no temporary left
     if fmt == "onnx":
         proto = onnx.load(str(path))
         assert {p.key: p.value for p in proto.metadata_props}["format"] == "autopatch-graph"
         assert [i.name for i in proto.graph.input] == ["images"]
         assert [o.name for o in proto.graph.output] == ["anomaly_map", "image_score", "label", "mask"]
-    else:
-        assert path.with_suffix(".bin").is_file()
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["m.bin", "m.xml", "model.pt"]  # no temporary left
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "openvino"])
@@ -130,12 +130,30 @@ def test_bad_inputs_are_one_line_errors(tmp_path, monkeypatch):
         convert_model(model_file, tmp_path / "m.xml", "openvino")
 
 
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_a_conversion_that_disagrees_with_torch_is_not_kept(tmp_path, monkeypatch, fmt):
+    monkeypatch.setattr(converting, "MAX_DIFFERENCE", -1.0)  # any difference, even 0, is too much
+    with pytest.raises(AutopatchError, match=f"the {fmt} model's anomaly maps differ .* so it was not written"):
+        convert_model(fitted(tmp_path), tmp_path / f"m{SUFFIX[fmt]}", fmt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
+
+
 def test_a_model_without_an_image_threshold_is_refused(tmp_path):
     path = fitted(tmp_path)
     raw = torch.load(path, weights_only=True)
     torch.save({**raw, "image_threshold": None}, path)
-    with pytest.raises(AutopatchError, match="no pixel or image threshold"):
+    with pytest.raises(AutopatchError, match="no image threshold"):
         convert_model(path, tmp_path / "m.onnx")
+
+
+def test_a_model_fitted_without_masks_converts_without_a_defect_mask(tmp_path):
+    path = fitted(tmp_path)
+    raw = torch.load(path, weights_only=True)
+    torch.save({**raw, "threshold": None}, path)  # as `fit` leaves it on a folder dataset without masks
+    model = load_inferencer(convert_model(path, tmp_path / "m.onnx").path)
+    result = model.predict(images(3))
+    assert model.threshold is None and result.masks is None
+    np.testing.assert_array_equal(result.labels, result.image_scores >= model.image_threshold)
 
 
 @pytest.mark.slow
