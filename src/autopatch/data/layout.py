@@ -7,13 +7,15 @@ Expected layout (MVTec AD)::
     <root>/<category>/test/<defect type>/<stem>.png
     <root>/<category>/ground_truth/<defect type>/<stem>_mask.png
 
-A `FolderDataset` (good and reject folders, optional masks; see its docstring) is checked into the same
-`CategoryLayout`. Every list is sorted by file name so splits are the same on every machine (a raw directory
-listing is not ordered). Layout problems raise AutopatchError with one line naming the path and the fix.
+A `FolderDataset` (good and reject folders, optional masks; see its docstring) and a VisA category
+(`split_csv/1cls.csv` beside the category folders) are checked into the same `CategoryLayout`. Every list is
+sorted by file name so splits are the same on every machine (a raw directory listing is not ordered). Layout
+problems raise AutopatchError with one line naming the path and the fix.
 """
 
 from __future__ import annotations
 
+import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,3 +255,57 @@ def _folder_masks(mask_dir: Path, groups: list[tuple[str, list[Path]]]) -> dict[
             f"<image stem>{MASK_SUFFIX}.png): rename or remove it"
         )
     return found
+
+
+VISA_SPLIT_CSV = ("split_csv", "1cls.csv")
+VISA_TYPE = "anomaly"  # VisA's 1cls split names no defect types: its anomalies are one type
+
+
+def is_visa_root(root: str | Path) -> bool:
+    """A VisA root holds split_csv/1cls.csv beside its category folders."""
+    return Path(root).joinpath(*VISA_SPLIT_CSV).is_file()
+
+
+def discover_visa(root: str | Path, category: str) -> CategoryLayout:
+    """The files of one VisA category from split_csv/1cls.csv (columns object, split, label, image, mask;
+    paths relative to `root`): its train normals are the train pool, its test normals the test normals, and
+    its anomalies (with their masks) one defect type, each list sorted by file name."""
+    root = Path(root)
+    table = root.joinpath(*VISA_SPLIT_CSV)
+    with table.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"object", "split", "label", "image", "mask"} - set(reader.fieldnames or ())
+        if missing:
+            raise AutopatchError(f"{table} lacks the column(s) {', '.join(sorted(missing))}: use VisA's 1cls.csv")
+        rows = list(reader)
+    mine = [row for row in rows if row["object"] == category]
+    if not mine:
+        objects = sorted({row["object"] for row in rows})
+        raise AutopatchError(f"{table} has no rows for category '{category}': pick one of {objects}")
+
+    def existing(relative: str, row_number: int) -> Path:
+        path = root / relative
+        if not path.is_file():
+            raise AutopatchError(f"{path} (row {row_number} of {table}) does not exist: restore it or fix the row")
+        return path
+
+    train_good, test_good, anomalies = [], [], []
+    for number, row in enumerate(rows, start=2):
+        if row["object"] != category:
+            continue
+        image = existing(row["image"], number)
+        if row["label"] == "normal":
+            (train_good if row["split"] == "train" else test_good).append(image)
+        elif not row["mask"]:
+            raise AutopatchError(f"anomalous image {image} (row {number} of {table}) has no mask: add its mask path")
+        else:
+            anomalies.append((image, existing(row["mask"], number)))
+    anomalies.sort(key=lambda pair: pair[0].name)
+    if not train_good or not test_good or not anomalies:
+        raise AutopatchError(
+            f"{table}: category '{category}' needs train normals, test normals and anomalies; it has "
+            f"{len(train_good)}, {len(test_good)} and {len(anomalies)}"
+        )
+    defect = DefectType(VISA_TYPE, tuple(a for a, _ in anomalies), tuple(m for _, m in anomalies))
+    return CategoryLayout(path=root / category, train_good=tuple(sorted(train_good, key=lambda p: p.name)),
+                          test_good=tuple(sorted(test_good, key=lambda p: p.name)), defects=(defect,))  # fmt: skip

@@ -26,7 +26,15 @@ from pathlib import Path
 import torch
 
 from autopatch.data.decode import check_image_size, decode_pairs
-from autopatch.data.layout import NORMAL_TYPE, CategoryLayout, FolderDataset, discover_category, discover_folders
+from autopatch.data.layout import (
+    NORMAL_TYPE,
+    CategoryLayout,
+    FolderDataset,
+    discover_category,
+    discover_folders,
+    discover_visa,
+    is_visa_root,
+)
 from autopatch.errors import AutopatchError, AutopatchWarning
 
 
@@ -128,12 +136,12 @@ def load_splits(
 
 
 def discover(root: str | Path | FolderDataset, category: str | None) -> CategoryLayout:
-    """The checked file lists of an MVTec-layout category or of a folder dataset."""
+    """The checked file lists of a folder dataset, a VisA category or an MVTec-layout category."""
     if isinstance(root, FolderDataset):
         return discover_folders(root)
     if category is None:
-        raise AutopatchError(f"no category given for the MVTec-layout folder {root}; pass --category")
-    return discover_category(root, category)
+        raise AutopatchError(f"no category given for the dataset folder {root}; pass --category")
+    return discover_visa(root, category) if is_visa_root(root) else discover_category(root, category)
 
 
 def data_fingerprint(
