@@ -25,7 +25,7 @@ import torch
 import autopatch
 from autopatch.backbones import create_encoder
 from autopatch.baselines import BaselineResult, run_baseline
-from autopatch.data import FolderDataset, data_fingerprint, load_splits
+from autopatch.data import FolderDataset, data_fingerprint, has_masks, load_splits
 from autopatch.deploy.convert import Conversion, convert_model
 from autopatch.deploy.inference import Inferencer, TorchInferencer
 from autopatch.deploy.prediction import PredictionReport, predict_files
@@ -47,6 +47,7 @@ from autopatch.search import (
     run_study,
     select_trial,
 )
+from autopatch.search.definition import folder_strings
 from autopatch.segmenter import Segmenter, evaluate_on_split, fit_on_splits
 
 __all__ = [
@@ -195,10 +196,11 @@ def evaluate(
 
 
 def run_search(
-    data_root: str | Path,
-    category: str,
+    data_root: str | Path | FolderDataset,
+    category: str | None,
     *,
     trials: int = 100,
+    objective: str | None = None,
     space: str | None = None,
     k: int = 1,
     seed: int = 0,
@@ -213,8 +215,10 @@ def run_search(
     device: str = "auto",
     progress: bool = True,
 ) -> SearchSummary:
-    """Run (or resume: the same call again) the (GFLOPs, validation rwAP) search until `trials` trials are
+    """Run (or resume: the same call again) the (GFLOPs, validation objective) search until `trials` trials are
     complete; returns the study and its Pareto front. Without `storage` the study is a file under `out`.
+    `data_root` as in `fit`; `objective` 'rwap', 'image-ap' or 'image-auroc' (default: rwap when every
+    validation anomaly has a mask, else image-ap).
 
     >>> import tempfile
     >>> result = autopatch.run_search(autopatch.demo_data_root(), "hazelnut_toy", trials=3, image_size=64,
@@ -222,10 +226,15 @@ def run_search(
     >>> result.study_name, result.complete, len(result.front) >= 1
     ('hazelnut_toy-pretrained-k1-s0', 3, True)
     """
+    folders = isinstance(data_root, FolderDataset)
+    if objective is None:
+        objective = "rwap" if has_masks(data_root, category) else "image-ap"
     settings = StudySettings(
-        data_root=str(Path(data_root).resolve()), category=category, space=space or default_space(), k=k,
-        seed=seed, image_size=image_size, oracle=oracle, bank_fraction=bank_fraction, max_gflops=max_gflops,
-        data_fingerprint=data_fingerprint(data_root, category, k, oracle=oracle),
+        data_root=str(Path(data_root.normal_dir if folders else data_root).resolve()),
+        category=data_root.name if folders else category, space=space or default_space(), k=k, seed=seed,
+        image_size=image_size, oracle=oracle, bank_fraction=bank_fraction, max_gflops=max_gflops,
+        data_fingerprint=data_fingerprint(data_root, category, k, oracle=oracle), objective=objective,
+        folders=folder_strings(data_root) if folders else None,
     )  # fmt: skip
     return run_study(
         settings, trials=trials, device=device, study_name=study, storage_url=storage, out_dir=out,

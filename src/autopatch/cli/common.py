@@ -78,6 +78,15 @@ def add_normal_fpr(parser: argparse.ArgumentParser) -> None:
                         "holdout normals is NG")  # fmt: skip
 
 
+def print_pixel_threshold(val: Mapping[str, Any]) -> None:
+    """The pixel threshold line of `fit` and `export` (none for data without masks)."""
+    if val["threshold"] is None:
+        print("threshold    -  (no masks: image-level decisions only)")
+    else:
+        print(f"threshold    {val['threshold']:.6g}  (val F1 {val['f1']:.4f}, precision {val['precision']:.4f}, "
+              f"recall {val['recall']:.4f})")
+
+
 def print_image_threshold(val: Mapping[str, object]) -> None:
     """The image (OK/NG) threshold line of `fit` and `export`."""
     print(f"image thr    {format_value(val['image_threshold'])}  ({val['image_threshold_rule']})")

@@ -6,7 +6,14 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autopatch.cli.common import add_batch_size, add_device, add_normal_fpr, print_image_threshold, print_metrics
+from autopatch.cli.common import (
+    add_batch_size,
+    add_device,
+    add_normal_fpr,
+    print_image_threshold,
+    print_metrics,
+    print_pixel_threshold,
+)
 from autopatch.cli.pareto import add_study_arguments
 
 if TYPE_CHECKING:
@@ -36,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def print_export(result: ExportResult) -> None:
     print(f"model        {result.path}")
     print(f"trial        {result.trial}: {result.architecture}")
-    print(f"threshold    {result.val_threshold['threshold']:.6g} (val F1 {result.val_threshold['f1']:.4f})")
+    print_pixel_threshold(result.val_threshold)
     print_image_threshold(result.val_threshold)
     print(f"test split, {result.test_metrics['images']} images:")
     print_metrics(result.test_metrics, indent="  ")

@@ -13,6 +13,7 @@ from autopatch.cli.common import (
     data_source,
     int_list,
     print_image_threshold,
+    print_pixel_threshold,
 )
 
 
@@ -57,10 +58,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"architecture {segmenter.metadata['architecture']}")
     print(f"memory bank  {segmenter.bank.patches.shape[0]} x {segmenter.bank.patches.shape[1]}")
     print(f"GFLOPs       {segmenter.gflops:.3f}")
-    if val["threshold"] is None:
-        print("threshold    -  (no masks: image-level decisions only)")
-    else:
-        print(f"threshold    {val['threshold']:.6g}  (val F1 {val['f1']:.4f}, precision {val['precision']:.4f}, "
-              f"recall {val['recall']:.4f})")
+    print_pixel_threshold(val)
     print_image_threshold(val)
     return 0

@@ -30,13 +30,15 @@ def run(args: argparse.Namespace) -> int:
     from autopatch.api import load_study
     from autopatch.report.pareto_plot import save_pareto_plot
     from autopatch.search import front_table, pareto_front
+    from autopatch.search.names import objective_label
 
     study = load_study(args.study, storage=args.storage, runs=args.runs)
     trials = study.get_trials(deepcopy=False)
     front = pareto_front(trials, args.max_gflops)
     print(f"study {study.study_name}: {len(front)} Pareto-optimal of {len(trials)} trials")
-    print(front_table(front))
+    label = objective_label(study.user_attrs)
+    print(front_table(front, label))
     if args.plot is not None:
-        path = save_pareto_plot(trials, args.plot, title=study.study_name, max_gflops=args.max_gflops)
+        path = save_pareto_plot(trials, args.plot, title=study.study_name, max_gflops=args.max_gflops, objective=label)
         print(f"plot {path}")
     return 0

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autopatch.cli.common import add_device
-from autopatch.search import SPACE_NAMES
+from autopatch.cli.common import add_data, add_device, data_source
+from autopatch.search.names import OBJECTIVES, SPACE_NAMES
 
 if TYPE_CHECKING:
     from autopatch.search import SearchSummary
@@ -22,8 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "under --out; --workers N uses a journal file there; many machines share one --storage "
         "postgresql://USER:PASSWORD@HOST/DB.",
     )
-    parser.add_argument("data_root", type=Path, help="folder that contains the category folder (MVTec layout)")
-    parser.add_argument("--category", required=True, help="category folder name, e.g. bottle")
+    add_data(parser, "category folder name, e.g. bottle (with DATA_ROOT)")
+    parser.add_argument("--objective", choices=tuple(OBJECTIVES), default=None,
+                        help="validation metric maximised beside GFLOPs (default: rwap when every validation "
+                        "anomaly has a mask, else image-ap)")  # fmt: skip
     parser.add_argument("--space", choices=SPACE_NAMES, default=None,
                         help="search space (default: ofa when its weights are local, else pretrained)")
     parser.add_argument("--k", type=int, default=1, help="anomalous validation images per defect type")
@@ -43,10 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def print_summary(summary: SearchSummary) -> None:
     from autopatch.search import front_table
+    from autopatch.search.names import objective_label
 
     print(f"study {summary.study_name} in {summary.storage_url}: {summary.complete} complete, {summary.failed} failed")
     print(f"Pareto front ({len(summary.front)} trials):")
-    print(front_table(summary.front))
+    print(front_table(summary.front, objective_label(summary.study.user_attrs)))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     summary = run_search(
-        args.data_root, args.category, trials=args.trials, space=args.space, k=args.k, seed=args.seed,
-        image_size=args.image_size, bank_fraction=args.bank_fraction, max_gflops=args.max_gflops,
+        data_source(args), args.category, objective=args.objective, trials=args.trials, space=args.space, k=args.k,
+        seed=args.seed, image_size=args.image_size, bank_fraction=args.bank_fraction, max_gflops=args.max_gflops,
         oracle=args.test_oracle, study=args.study, storage=args.storage, out=args.out, workers=args.workers,
         device=args.device,
     )  # fmt: skip

@@ -3,7 +3,7 @@ image/mask decoding."""
 
 from autopatch.data.decode import ReadableImages, load_images, load_readable_images
 from autopatch.data.layout import IMAGE_EXTENSIONS, NORMAL_TYPE, FolderDataset, list_images
-from autopatch.data.splits import Split, Splits, data_fingerprint, load_splits
+from autopatch.data.splits import Split, Splits, data_fingerprint, has_masks, load_splits
 
 __all__ = [
     "FolderDataset",
@@ -13,6 +13,7 @@ __all__ = [
     "Split",
     "Splits",
     "data_fingerprint",
+    "has_masks",
     "list_images",
     "load_images",
     "load_readable_images",

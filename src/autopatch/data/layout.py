@@ -169,8 +169,9 @@ class FolderDataset:
 
     @property
     def name(self) -> str:
-        """What the dataset is called in messages and model metadata: the normal folder's parent's name."""
-        return Path(self.normal_dir).resolve().parent.name
+        """What the dataset is called in study names and model metadata: the name of the folder that holds
+        both the normal and the abnormal folder (`part` for part/good and part/bad)."""
+        return Path(os.path.commonpath([Path(self.normal_dir).resolve(), Path(self.abnormal_dir).resolve()])).name
 
 
 def discover_folders(dataset: FolderDataset) -> CategoryLayout:
@@ -200,8 +201,10 @@ def discover_folders(dataset: FolderDataset) -> CategoryLayout:
         raise AutopatchError(
             f"abnormal folder {abnormal} holds no images, directly or in sub-folders: put the rejected parts there"
         )
-    _check_unique_stems(groups)
-    masks = _folder_masks(Path(dataset.mask_dir), groups) if dataset.mask_dir is not None else {}
+    masks: dict[Path, Path] = {}
+    if dataset.mask_dir is not None:  # masks are matched by stem: one stem in two types would be ambiguous
+        _check_unique_stems(groups)
+        masks = _folder_masks(Path(dataset.mask_dir), groups)
     defects = tuple(
         DefectType(name=name, images=tuple(images), masks=tuple(masks.get(image) for image in images))
         for name, images in sorted(groups)

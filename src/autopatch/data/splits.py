@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +145,11 @@ def discover(root: str | Path | FolderDataset, category: str | None) -> Category
     return discover_visa(root, category) if is_visa_root(root) else discover_category(root, category)
 
 
+def has_masks(root: str | Path | FolderDataset, category: str | None) -> bool:
+    """Whether every anomalous image of the data has a defect mask (pixel metrics need them)."""
+    return all(mask is not None for defect in discover(root, category).defects for mask in defect.masks)
+
+
 def data_fingerprint(
     root: str | Path | FolderDataset, category: str | None, k: int, holdout_anomalies: int = 4, oracle: bool = False
 ) -> str:
@@ -154,7 +160,10 @@ def data_fingerprint(
     splits = _split_items(layout, k, k if oracle else holdout_anomalies)
 
     def entry(path: Path | None) -> list[object] | None:
-        return None if path is None else [path.relative_to(layout.path).as_posix(), path.stat().st_size]
+        if path is None:
+            return None
+        relative = os.path.relpath(os.path.abspath(path), os.path.abspath(layout.path))  # no symlink resolving
+        return [Path(relative).as_posix(), path.stat().st_size]
 
     record = {
         "k": k, "test_start": k if oracle else holdout_anomalies,

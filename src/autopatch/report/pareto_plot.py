@@ -13,7 +13,11 @@ from autopatch.search.pareto import objectives, pareto_front, within_budget
 
 
 def save_pareto_plot(
-    trials: Sequence[FrozenTrial], path: str | Path, title: str = "", max_gflops: float | None = None
+    trials: Sequence[FrozenTrial],
+    path: str | Path,
+    title: str = "",
+    max_gflops: float | None = None,
+    objective: str = "rwAP",
 ) -> Path:
     """Write the PNG to `path` (its folder must exist) and return it."""
     path = Path(path)
@@ -31,7 +35,7 @@ def save_pareto_plot(
     if max_gflops is not None:
         axes.axvline(max_gflops, color="0.4", linestyle="--", linewidth=1, label=f"max {max_gflops} GFLOPs")
     axes.set_xlabel("GFLOPs (encoder, one image)")
-    axes.set_ylabel("validation rwAP")
+    axes.set_ylabel(f"validation {objective}")
     axes.set_title(title)
     axes.grid(alpha=0.3)
     if points:

@@ -9,16 +9,20 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import optuna
 
+from autopatch.data import FolderDataset
 from autopatch.errors import AutopatchError, check_fraction, check_positive
 from autopatch.search._optuna import TrialSeededTPESampler
+from autopatch.search.names import OBJECTIVES
 
-DIRECTIONS = ("minimize", "maximize")  # GFLOPs, validation rwAP
+DIRECTIONS = ("minimize", "maximize")  # GFLOPs, the validation objective (rwAP unless --objective)
 # Study attributes that change what a trial's numbers mean: resuming with a different value would mix them.
-CHECKED_ATTRS = ("category", "space", "k", "image_size", "oracle", "bank_fraction", "seed", "max_gflops")
+CHECKED_ATTRS = ("category", "space", "k", "image_size", "oracle", "bank_fraction", "seed", "max_gflops", "objective")
+LEGACY_DEFAULTS = {"objective": "rwap"}  # what a study made before the attribute existed used
 SETTINGS_ATTR = "settings_recorded"  # the creator writes it after every setting
 REUSES_ATTR = "reuses_trial"  # a trial whose architecture the study had scored already names that trial
 
@@ -37,9 +41,13 @@ class StudySettings:
     bank_fraction: float = 1.0
     max_gflops: float | None = None
     data_fingerprint: str | None = None  # data.data_fingerprint of the splits; None: not checked on resume
+    objective: str = "rwap"  # a key of search.names.OBJECTIVES
+    folders: dict[str, str | None] | None = None  # a FolderDataset's folders (data_root is then unused)
 
     def __post_init__(self) -> None:
         """Every number is checked here, before a study is created or a file written."""
+        if self.objective not in OBJECTIVES:
+            raise AutopatchError(f"--objective {self.objective!r} is unknown; use one of {', '.join(OBJECTIVES)}")
         check_positive("--k", self.k)
         check_positive("--image-size", self.image_size)
         check_fraction("--bank-fraction", self.bank_fraction)
@@ -47,8 +55,18 @@ class StudySettings:
             raise AutopatchError(f"--max-gflops {self.max_gflops!r} must be a positive number of GFLOPs, e.g. 0.3")
 
     def default_study_name(self) -> str:
-        """`<category>-<space>-k<k>-s<seed>[-oracle]`: the same command resumes the same study."""
-        return f"{self.category}-{self.space}-k{self.k}-s{self.seed}" + ("-oracle" if self.oracle else "")
+        """`<category>-<space>-k<k>-s<seed>[-oracle][-<objective>]`: the same command resumes the same study."""
+        name = f"{self.category}-{self.space}-k{self.k}-s{self.seed}" + ("-oracle" if self.oracle else "")
+        return name + ("" if self.objective == "rwap" else f"-{self.objective}")
+
+    def data_source(self) -> str | FolderDataset:
+        """What `data.load_splits` reads: the MVTec/VisA root, or the folder dataset."""
+        return self.data_root if self.folders is None else FolderDataset(**folder_paths(self.folders))
+
+    @property
+    def metric(self) -> str:
+        """The trial metric the objective maximises."""
+        return OBJECTIVES[self.objective]
 
     def attrs(self) -> dict[str, Any]:
         return {**asdict(self), "data_root": str(self.data_root)}
@@ -73,6 +91,15 @@ class ObjectiveFactory(Protocol):
     """Picklable: sent to each spawned worker, which calls it once to build its objective."""
 
     def __call__(self) -> Objective: ...
+
+
+def folder_paths(folders: dict[str, str | None]) -> dict[str, Path | None]:
+    return {key: None if value is None else Path(value) for key, value in folders.items()}
+
+
+def folder_strings(dataset: FolderDataset) -> dict[str, str | None]:
+    """A folder dataset as the JSON-able, absolute folder names a study records."""
+    return {key: None if value is None else str(Path(value).resolve()) for key, value in asdict(dataset).items()}
 
 
 def make_sampler(seed: int) -> optuna.samplers.TPESampler:
@@ -144,7 +171,7 @@ def _existing_attrs(storage: optuna.storages.BaseStorage, study_name: str) -> di
 def _settings_recorded(stored: dict[str, Any]) -> bool:
     """The creator wrote every setting: the marker it writes last, or (studies made before the marker
     existed) all of the checked settings."""
-    return bool(stored.get(SETTINGS_ATTR)) or all(key in stored for key in CHECKED_ATTRS)
+    return bool(stored.get(SETTINGS_ATTR)) or all(key in stored for key in CHECKED_ATTRS if key not in LEGACY_DEFAULTS)
 
 
 def _check_same_settings(study_name: str, stored: dict[str, Any], wanted: dict[str, Any]) -> None:
@@ -155,8 +182,9 @@ def _check_same_settings(study_name: str, stored: dict[str, Any], wanted: dict[s
             "holds other files (names, sizes or splits differ); resume it on the same data, or pass a new --study name"
         )
     for key in CHECKED_ATTRS:
-        if stored.get(key) != wanted[key]:
+        theirs = stored.get(key, LEGACY_DEFAULTS.get(key))
+        if theirs != wanted[key]:
             raise AutopatchError(
-                f"study {study_name!r} exists with {key}={stored.get(key)!r}, not {wanted[key]!r}; "
+                f"study {study_name!r} exists with {key}={theirs!r}, not {wanted[key]!r}; "
                 f"pass the same {key} to resume it, or a new --study name"
             )

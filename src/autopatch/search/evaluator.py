@@ -72,7 +72,9 @@ class TrialEvaluator:
         self.weights = weights
         self.cache = cache if cache is not None else FeatureCache()
         scored: Split = splits.test if oracle else splits.val
-        scored.check_marks_anomalies("test (Test')" if oracle else "validation")
+        self.pixel_labels = scored.pixel_labels  # without masks a trial has image-level metrics only
+        if self.pixel_labels:
+            scored.check_marks_anomalies("test (Test')" if oracle else "validation")
         self.image_size = int(splits.train.images.shape[-1])
         self._images = {"train": splits.train.images.to(self.device), "scored": scored.images.to(self.device)}
         self._masks = scored.masks.numpy()
@@ -140,8 +142,9 @@ class TrialEvaluator:
             raise TrialFailed(f"{arch}: NaN or Inf anomaly scores")
 
         start = perf_counter()
-        values = {**segmentation_metrics(scores, self._masks, self._types),
-                  **image_metrics(image_scores(scores), self._anomalous)}  # fmt: skip
+        values = image_metrics(image_scores(scores), self._anomalous)
+        if self.pixel_labels:
+            values.update(segmentation_metrics(scores, self._masks, self._types))
         metrics = {name: float(value) for name, value in values.items()}
         timings["metrics"] = perf_counter() - start
         if any(math.isnan(value) for value in metrics.values()):

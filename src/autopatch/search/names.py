@@ -1,3 +1,13 @@
-"""The names of the search spaces: plain strings, importable without optuna or torch (the CLI's --help)."""
+"""The names of the search spaces and objectives: plain strings, importable without optuna or torch (the CLI's
+--help)."""
 
 SPACE_NAMES = ("ofa", "ofa-fixed", "pretrained")
+# the study's performance objective (maximised beside GFLOPs): its name -> the trial metric it is, and its label
+OBJECTIVES = {"rwap": "rwap", "image-ap": "image_ap", "image-auroc": "image_auroc"}
+OBJECTIVE_LABELS = {"rwap": "rwAP", "image-ap": "image AP", "image-auroc": "image AUROC"}
+PIXEL_OBJECTIVES = ("rwap",)  # need masks
+
+
+def objective_label(study_attrs: dict) -> str:
+    """How a study's objective is printed, from its recorded attributes (rwAP for studies made before it)."""
+    return OBJECTIVE_LABELS[study_attrs.get("objective", "rwap")]

@@ -82,14 +82,15 @@ def _trial_number(choice: str | int) -> int:
     return number
 
 
-def front_table(front: Sequence[FrozenTrial]) -> str:
-    """Plain-text table of trials (trial, GFLOPs, rwAP, validation image AUROC, architecture) for the terminal;
-    '-' for the image AUROC of a trial from before autopatch stored it."""
-    lines = [f"{'trial':>5}  {'GFLOPs':>8}  {'rwAP':>6}  {'imgAUROC':>8}  architecture"]
+def front_table(front: Sequence[FrozenTrial], label: str = "rwAP") -> str:
+    """Plain-text table of trials (trial, GFLOPs, the objective under `label`, validation image AUROC,
+    architecture) for the terminal; '-' for the image AUROC of a trial from before autopatch stored it."""
+    width = max(6, len(label))
+    lines = [f"{'trial':>5}  {'GFLOPs':>8}  {label:>{width}}  {'imgAUROC':>8}  architecture"]
     for trial in front:
         gflops, rwap = objectives(trial)
         image = trial.user_attrs.get("image_auroc")
         image_text = "-" if image is None else f"{image:.4f}"
         architecture = trial.user_attrs.get("architecture", "?")
-        lines.append(f"{trial.number:>5}  {gflops:>8.4f}  {rwap:>6.4f}  {image_text:>8}  {architecture}")
+        lines.append(f"{trial.number:>5}  {gflops:>8.4f}  {rwap:>{width}.4f}  {image_text:>8}  {architecture}")
     return "\n".join(lines)

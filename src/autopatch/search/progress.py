@@ -32,8 +32,10 @@ class SearchProgress:
         grace_s: float = 60.0,
         stream: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
+        label: str = "rwAP",
     ) -> None:
         self.total = total
+        self.label = label
         self.enabled = enabled
         self.grace_s = grace_s
         self.stream = stream if stream is not None else sys.stderr
@@ -70,7 +72,7 @@ class SearchProgress:
         elif done > self.bar.n:
             self.bar.update(done - self.bar.n)
         self.bar.set_description(f"search ({self._waiting(running)})" if waiting else "search")
-        self.bar.set_postfix(best_rwap=f"{best:.4f}", front=front, failed=failed)
+        self.bar.set_postfix({f"best {self.label}": f"{best:.4f}", "front": front, "failed": failed})
 
     def _log(self, done: int, best: float, front: int, failed: int) -> None:
         now = self.clock()
@@ -80,7 +82,7 @@ class SearchProgress:
             if not due and now - last_time < LOG_EVERY_S:
                 return
         self._logged = (done, now)
-        print(f"search: {done}/{self.total} complete, best rwAP {best:.4f}, front {front}, failed {failed}",
+        print(f"search: {done}/{self.total} complete, best {self.label} {best:.4f}, front {front}, failed {failed}",
               file=self.stream, flush=True)  # fmt: skip
 
     def _waiting(self, running: int) -> str:

@@ -26,6 +26,7 @@ from autopatch.metrics import IMAGE_METRIC_NAMES, METRIC_NAMES
 from autopatch.search.architecture import Architecture, build_encoder
 from autopatch.search.definition import REUSES_ATTR, ObjectiveFactory, StudySettings, TrialOutcome, open_study
 from autopatch.search.evaluator import TrialEvaluator, TrialFailed
+from autopatch.search.names import OBJECTIVE_LABELS, PIXEL_OBJECTIVES
 from autopatch.search.pareto import pareto_front
 from autopatch.search.progress import SearchProgress
 from autopatch.search.spaces import (
@@ -90,8 +91,13 @@ class ArchitectureObjectiveFactory:
         space = get_space(s.space)
         check_gflops_budget(space, s.image_size, s.max_gflops)
         device = resolve_device(self.device)
-        splits = load_splits(s.data_root, s.category, s.k, image_size=s.image_size, oracle=s.oracle)
+        splits = load_splits(s.data_source(), s.category, s.k, image_size=s.image_size, oracle=s.oracle)
         evaluator = TrialEvaluator(splits, device, bank_fraction=s.bank_fraction, seed=s.seed, oracle=s.oracle)
+        if s.objective in PIXEL_OBJECTIVES and not evaluator.pixel_labels:
+            raise AutopatchError(
+                f"--objective {s.objective} needs a defect mask for every validation anomaly, and this data has "
+                "none; use --objective image-ap or image-auroc, or give the masks (--mask-dir)"
+            )
         return ArchitectureObjective(space, evaluator)
 
 
@@ -144,7 +150,8 @@ def run_study(
     storage = open_storage(url, heartbeat)
     study = open_study(settings, name, storage)  # creates it, or proves the settings match, before any trial
     job = WorkerJob(settings, name, url, heartbeat, factory, trials, workers=workers)
-    bar = SearchProgress(trials, enabled=progress, grace_s=heartbeat.grace_period_s)
+    bar = SearchProgress(trials, enabled=progress, grace_s=heartbeat.grace_period_s,
+                         label=OBJECTIVE_LABELS[settings.objective])  # fmt: skip
     share_cores(workers)
     processes = spawn_workers(job, workers - 1)
     try:

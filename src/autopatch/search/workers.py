@@ -110,16 +110,17 @@ def _run_trial(study: optuna.Study, objective: Objective, job: WorkerJob) -> str
         except BaseException as error:  # a bug or Ctrl-C: leave the trial failed with the reason, then stop
             _fail(study, trial, f"{type(error).__name__}: {error}")
             raise
-        rwap = float(outcome.metrics["rwap"])
-        if not (math.isfinite(outcome.gflops) and math.isfinite(rwap)):
-            return _fail(study, trial, f"non-finite objective: gflops={outcome.gflops}, rwap={rwap}")
+        metric = job.settings.metric
+        score = float(outcome.metrics[metric])
+        if not (math.isfinite(outcome.gflops) and math.isfinite(score)):
+            return _fail(study, trial, f"non-finite objective: gflops={outcome.gflops}, {metric}={score}")
         for key, value in {**outcome.attrs, **outcome.metrics, "gflops": float(outcome.gflops)}.items():
             trial.set_user_attr(key, value)
         if job.settings.max_gflops is not None:  # <= 0 is feasible; kept as a user attr too, to be seen
             excess = float(outcome.gflops) - job.settings.max_gflops
             trial.set_constraint("max_gflops", excess)
             trial.set_user_attr(CONSTRAINT_ATTR, excess)
-        study.tell(trial, [float(outcome.gflops), rwap])
+        study.tell(trial, [float(outcome.gflops), score])
         return None
 
 

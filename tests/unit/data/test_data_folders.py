@@ -110,10 +110,15 @@ def test_a_mask_of_another_size(tmp_path):
     _raises(dataset, "but its image is", mask)
 
 
-def test_one_stem_in_two_defect_types(tmp_path):
-    dataset = folders(tmp_path)
+def test_one_stem_in_two_defect_types_with_masks(tmp_path):
+    dataset = folders(tmp_path, masks="flat")
     write(tmp_path / "bad" / "stain" / "crack1.png")
     _raises(dataset, "share the name 'crack1'", tmp_path / "bad" / "stain" / "crack1.png")
+    plain = folders(tmp_path / "plain")  # without masks the same names in two types are fine (MVTec's naming)
+    write(tmp_path / "plain" / "bad" / "stain" / "crack1.png")
+    val = load_splits(plain, None, k=1, image_size=SIZE).val
+    named = [(p.name, kind) for p, kind in zip(val.paths, val.types, strict=True)]
+    assert named[-2:] == [("crack0.png", "crack"), ("crack1.png", "stain")]
 
 
 def test_a_missing_abnormal_folder(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -185,3 +186,16 @@ def test_a_study_whose_creator_stopped_before_writing_its_settings_is_a_one_line
     with pytest.raises(AutopatchError) as error:
         open_study(settings(tmp_path), "half", storage, wait_s=0.5)
     assert "never fully written" in one_line(error) and "--study" in one_line(error)
+
+
+def test_a_study_made_before_objectives_existed_resumes_as_rwap(tmp_path):
+    storage = open_storage(f"sqlite:///{tmp_path / 'old.db'}")
+    settings = StudySettings(data_root=str(tmp_path), category="toy")
+    old = optuna.create_study(storage=storage, study_name="old", directions=["minimize", "maximize"])
+    for key, value in settings.attrs().items():
+        if key not in ("objective", "folders"):  # what an older autopatch recorded
+            old.set_user_attr(key, value)
+    old.set_user_attr("settings_recorded", True)
+    assert open_study(settings, "old", storage).study_name == "old"
+    with pytest.raises(AutopatchError, match="exists with objective='rwap', not 'image-ap'"):
+        open_study(replace(settings, objective="image-ap"), "old", storage)

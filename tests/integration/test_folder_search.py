@@ -1,0 +1,59 @@
+"""Search and export on a user's own folders without masks, as users run them: the study maximises an
+image-level objective (its values are that metric, not a copy of another), and the exported model decides
+OK/NG with no pixel threshold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+
+from autopatch.cli.main import main
+from autopatch.search.storage import open_storage
+
+TOY = Path(__file__).resolve().parents[2] / "examples" / "data" / "hazelnut_toy" / "hazelnut_toy"
+FOLDERS = ["--normal-dir", str(TOY / "train" / "good"), "--abnormal-dir", str(TOY / "test" / "colour")]
+FAST = ["--image-size", "64", "--bank-fraction", "0.5", "--device", "cpu"]
+pytestmark = pytest.mark.slow
+
+
+def test_a_folder_search_without_masks_maximises_image_ap_and_exports_an_ok_ng_model(tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert main(["search", *FOLDERS, *FAST, "--trials", "3", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    name = "hazelnut_toy-pretrained-k1-s0-image-ap"  # the objective is in the default name
+    assert f"study {name}" in printed and "image AP" in printed.splitlines()[2]
+    study = optuna.load_study(study_name=name, storage=open_storage(f"sqlite:///{out / f'{name}.db'}", create=False))
+    assert study.user_attrs["objective"] == "image-ap" and study.user_attrs["folders"]["mask_dir"] is None
+    trials = study.get_trials()
+    assert len(trials) == 3
+    for trial in trials:  # the second objective is the trial's image AP; it has no pixel metrics
+        assert trial.values == [trial.user_attrs["gflops"], trial.user_attrs["image_ap"]]
+        assert "rwap" not in trial.user_attrs
+
+    model = tmp_path / "model.pt"
+    assert main(["export", "--study", name, "--runs", str(out), "--out", str(model), "--device", "cpu"]) == 0
+    assert "no masks: image-level decisions only" in capsys.readouterr().out
+    raw = torch.load(model, weights_only=True)
+    assert raw["threshold"] is None and isinstance(raw["image_threshold"], float)
+    assert raw["metadata"]["category"] == "hazelnut_toy"
+
+
+def test_a_pixel_objective_on_data_without_masks_is_one_line(tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert main(["search", *FOLDERS, *FAST, "--trials", "2", "--objective", "rwap", "--out", str(out)]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "--objective rwap needs a defect mask" in errors[0] and "image-ap" in errors[0]
+    assert not out.exists() or not any(out.iterdir())  # refused before a study was written
+
+
+def test_a_resume_with_another_objective_is_refused(tmp_path, capsys):
+    out = tmp_path / "runs"
+    toy = ["--category", "hazelnut_toy", str(TOY.parent)]
+    assert main(["search", *toy, *FAST, "--trials", "2", "--study", "s", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["search", *toy, *FAST, "--trials", "3", "--study", "s", "--objective", "image-auroc",
+                 "--out", str(out)]) == 2  # fmt: skip
+    assert "exists with objective='rwap', not 'image-auroc'" in capsys.readouterr().err
