@@ -61,7 +61,7 @@ class StudySettings:
 
     def data_source(self) -> str | FolderDataset:
         """What `data.load_splits` reads: the MVTec/VisA root, or the folder dataset."""
-        return self.data_root if self.folders is None else FolderDataset(**folder_paths(self.folders))
+        return recorded_data_source(self.data_root, self.folders)
 
     @property
     def metric(self) -> str:
@@ -93,8 +93,11 @@ class ObjectiveFactory(Protocol):
     def __call__(self) -> Objective: ...
 
 
-def folder_paths(folders: dict[str, str | None]) -> dict[str, Path | None]:
-    return {key: None if value is None else Path(value) for key, value in folders.items()}
+def recorded_data_source(data_root: str, folders: dict[str, str | None] | None) -> str | FolderDataset:
+    """The data a study was made on, from its recorded `data_root` and `folders` (see `folder_strings`)."""
+    if not folders:
+        return data_root
+    return FolderDataset(**{key: None if value is None else Path(value) for key, value in folders.items()})
 
 
 def folder_strings(dataset: FolderDataset) -> dict[str, str | None]:

@@ -15,12 +15,12 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from autopatch.backbones import create_encoder
-from autopatch.data import FolderDataset, load_splits
+from autopatch.data import load_splits
 from autopatch.errors import AutopatchError
 from autopatch.files import check_output_file
 from autopatch.metrics import DEFAULT_NORMAL_FPR
 from autopatch.search.architecture import Architecture
-from autopatch.search.definition import folder_paths
+from autopatch.search.definition import recorded_data_source
 from autopatch.segmenter import Segmenter, fit_and_evaluate
 
 
@@ -60,12 +60,7 @@ def export_trial(
     check_output_file(out, "model file")
     attrs = study.user_attrs
     arch = trial_architecture(trial)
-    if data_root is not None:
-        root: str | Path | FolderDataset = data_root
-    elif attrs.get("folders"):
-        root = FolderDataset(**folder_paths(attrs["folders"]))
-    else:
-        root = attrs["data_root"]
+    root = data_root if data_root is not None else recorded_data_source(attrs["data_root"], attrs.get("folders"))
     image_size = int(attrs["image_size"])
     splits = load_splits(root, attrs["category"], int(attrs["k"]), image_size=image_size, oracle=bool(attrs["oracle"]))
     encoder = create_encoder(arch.encoder, pretrained=True, **arch.encoder_config)
