@@ -99,7 +99,8 @@ def fit(
     patch_sizes: list[int],
     *,
     k: int = 1,
-    image_size: int = 224,
+    image_size: int | str | tuple[int, int] = 224,
+    resize: str = "stretch",
     coreset: float | None = None,
     bank_fraction: float = 1.0,
     smoothing_sigma: float | None = None,
@@ -114,8 +115,9 @@ def fit(
     """A Segmenter of `backbone`'s `blocks` (one patch size each): memory bank from the train split, pixel
     and image (OK/NG) thresholds with the best F1 on the validation split (k anomalies per defect type; see
     `Segmenter.fit_thresholds` for `normal_fpr`). `data_root` is an MVTec-layout folder with `category`, or a
-    `FolderDataset` (category None; without masks the model gets an image threshold only). With `out` it is
-    saved there (the location is checked before any work); else save it with `.save`.
+    `FolderDataset` (category None; without masks the model gets an image threshold only). `image_size` is S
+    (S x S), "HxW" or (H, W); with `resize="keep-aspect"` S is the shorter side (see `autopatch.image_size`).
+    With `out` it is saved there (the location is checked before any work); else save it with `.save`.
 
     >>> model = autopatch.fit(autopatch.demo_data_root(), "hazelnut_toy", "efficientnet_lite0", [4, 8], [3, 3],
     ...                       image_size=64)
@@ -134,10 +136,10 @@ def fit(
     """
     if out is not None:
         check_output_file(out, "model file")
-    splits = load_splits(data_root, category, k, image_size=image_size)
+    splits = load_splits(data_root, category, k, image_size=image_size, resize=resize)
     encoder = create_encoder(backbone, pretrained=True, weights=weights)
     segmenter = Segmenter(
-        encoder, blocks, patch_sizes, image_size, bank_fraction=bank_fraction, coreset=coreset,
+        encoder, blocks, patch_sizes, splits.image_size, bank_fraction=bank_fraction, coreset=coreset,
         smoothing_sigma=smoothing_sigma, device=device, seed=seed,
     )  # fmt: skip
     val = fit_on_splits(segmenter, splits, batch_size=batch_size, progress=progress, normal_fpr=normal_fpr)
@@ -204,7 +206,8 @@ def run_search(
     space: str | None = None,
     k: int = 1,
     seed: int = 0,
-    image_size: int = 224,
+    image_size: int | str | tuple[int, int] = 224,
+    resize: str = "stretch",
     bank_fraction: float = 1.0,
     max_gflops: float | None = None,
     oracle: bool = False,
@@ -217,8 +220,8 @@ def run_search(
 ) -> SearchSummary:
     """Run (or resume: the same call again) the (GFLOPs, validation objective) search until `trials` trials are
     complete; returns the study and its Pareto front. Without `storage` the study is a file under `out`.
-    `data_root` as in `fit`; `objective` 'rwap', 'image-ap' or 'image-auroc' (default: rwap when every
-    validation anomaly has a mask, else image-ap).
+    `data_root`, `image_size` and `resize` as in `fit`; `objective` 'rwap', 'image-ap' or 'image-auroc'
+    (default: rwap when every validation anomaly has a mask, else image-ap).
 
     >>> import tempfile
     >>> result = autopatch.run_search(autopatch.demo_data_root(), "hazelnut_toy", trials=3, image_size=64,
@@ -234,7 +237,7 @@ def run_search(
         category=data_root.name if folders else category, space=space or default_space(), k=k, seed=seed,
         image_size=image_size, oracle=oracle, bank_fraction=bank_fraction, max_gflops=max_gflops,
         data_fingerprint=data_fingerprint(data_root, category, k, oracle=oracle), objective=objective,
-        folders=folder_strings(data_root) if folders else None,
+        folders=folder_strings(data_root) if folders else None, resize=resize,
     )  # fmt: skip
     return run_study(
         settings, trials=trials, device=device, study_name=study, storage_url=storage, out_dir=out,
@@ -262,6 +265,7 @@ def export(
     trial: str | int = "best",
     max_gflops: float | None = None,
     coreset: float | None = None,
+    bank_fraction: float = 1.0,
     normal_fpr: float = DEFAULT_NORMAL_FPR,
     data_root: str | Path | None = None,
     device: str = "auto",
@@ -269,8 +273,8 @@ def export(
     progress: bool = False,
 ) -> ExportResult:
     """Re-fit a trial ('best' = highest validation rwAP, within `max_gflops`) on the train split with the full
-    bank (or `coreset`), both thresholds on val (`normal_fpr` as in `fit`), save the model file `out` and score
-    it on the test split.
+    bank (or `coreset`, or a random `bank_fraction` of it seeded by the study's seed, as the search keeps),
+    both thresholds on val (`normal_fpr` as in `fit`), save the model file `out` and score it on the test split.
 
     >>> import tempfile
     >>> from pathlib import Path
@@ -284,7 +288,8 @@ def export(
     study = study.study if isinstance(study, SearchSummary) else study
     chosen = select_trial(study.get_trials(deepcopy=False), trial, max_gflops)
     return export_trial(
-        study, chosen, out, coreset=coreset, normal_fpr=normal_fpr, data_root=data_root, device=device,
+        study, chosen, out, coreset=coreset, bank_fraction=bank_fraction, normal_fpr=normal_fpr, data_root=data_root,
+        device=device,
         batch_size=batch_size, progress=progress,
     )  # fmt: skip
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import torch
+from PIL import Image
 
 from autopatch.cli.main import main
 from autopatch.search.storage import open_storage
@@ -57,3 +59,30 @@ def test_a_resume_with_another_objective_is_refused(tmp_path, capsys):
     assert main(["search", *toy, *FAST, "--trials", "3", "--study", "s", "--objective", "image-auroc",
                  "--out", str(out)]) == 2  # fmt: skip
     assert "exists with objective='rwap', not 'image-auroc'" in capsys.readouterr().err
+
+
+def test_long_parts_keep_their_aspect_from_search_to_predict(tmp_path, capsys):
+    """The toy's images cut to their top half (2:1 parts): searched with --resize keep-aspect, exported, predicted."""
+    for kind, target in (("train/good", "good"), ("test/colour", "bad")):
+        (tmp_path / target).mkdir()
+        for path in sorted((TOY / kind).glob("*.png")):
+            with Image.open(path) as im:
+                im.crop((0, 0, im.width, im.height // 2)).save(tmp_path / target / path.name)
+    folders = ["--normal-dir", str(tmp_path / "good"), "--abnormal-dir", str(tmp_path / "bad")]
+    long = ["--image-size", "32", "--resize", "keep-aspect", "--bank-fraction", "0.5", "--device", "cpu"]
+    out, name = tmp_path / "runs", "long"
+    assert main(["search", *folders, *long, "--trials", "2", "--study", name, "--out", str(out)]) == 0
+    study = optuna.load_study(study_name=name, storage=open_storage(f"sqlite:///{out / 'long.db'}", create=False))
+    assert (study.user_attrs["image_size"], study.user_attrs["resize"]) == (32, "keep-aspect")
+    capsys.readouterr()
+    stretched = ["--image-size", "32", "--bank-fraction", "0.5", "--device", "cpu"]
+    assert main(["search", *folders, *stretched, "--trials", "3", "--study", name, "--out", str(out)]) == 2
+    assert "resize='keep-aspect', not 'stretch'" in capsys.readouterr().err
+
+    model = tmp_path / "model.pt"
+    assert main(["export", "--study", name, "--runs", str(out), "--out", str(model), "--device", "cpu"]) == 0
+    assert torch.load(model, weights_only=True)["image_size"] == [32, 64]  # height 32, width 2 x 32
+    part = sorted((tmp_path / "bad").glob("*.png"))[0]
+    assert main(["predict", str(model), str(part), "--out", str(tmp_path / "pred"), "--device", "cpu"]) == 0
+    with Image.open(part) as im:
+        assert np.load(tmp_path / "pred" / f"{part.stem}.npy").shape == (im.height, im.width)

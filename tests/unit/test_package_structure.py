@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "autopatch"
 # Lowest first: a module may import its own package and packages of lower layers, nothing else.
 LAYERS = [
     {"", "errors", "_lazy"},
-    {"device", "files"},
+    {"device", "files", "image_size"},
     {"data"},
     {"metrics"},
     {"backbones"},

@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from autopatch.backbones.base import Encoder
+from autopatch.data import ImageSize, parse_image_size
 from autopatch.errors import AutopatchError
 
 
@@ -50,22 +51,20 @@ def _shapes_only(encoder: Encoder) -> Iterator[None]:
         encoder.train(was_training)
 
 
-def _count(encoder: Encoder, image_size: int, method: Callable[[torch.Tensor], object]) -> int:
-    if image_size < 1:
-        raise AutopatchError(f"image size must be positive, got {image_size}")
-    image = torch.zeros(1, 3, image_size, image_size, device="meta")
+def _count(encoder: Encoder, image_size: int | str | ImageSize, method: Callable[[torch.Tensor], object]) -> int:
+    image = torch.zeros(1, 3, *parse_image_size(image_size), device="meta")
     with _shapes_only(encoder), torch.no_grad(), FlopCounterMode(display=False) as counter:
         method(image)
     return int(counter.get_total_flops())
 
 
-def count_flops(encoder: Encoder, block_ids: Sequence[int], image_size: int) -> int:
-    """FLOPs of one S x S image through `encoder` up to its deepest requested block."""
+def count_flops(encoder: Encoder, block_ids: Sequence[int], image_size: int | str | ImageSize) -> int:
+    """FLOPs of one image of `image_size` (S, "HxW" or (H, W)) through `encoder` up to its deepest requested block."""
     ids = list(block_ids)
     return _count(encoder, image_size, lambda image: encoder.forward_features(image, ids))
 
 
-def count_classifier_flops(encoder: Encoder, image_size: int) -> int:
+def count_classifier_flops(encoder: Encoder, image_size: int | str | ImageSize) -> int:
     """FLOPs of the whole classification network (`encoder.logits`), as model zoos report them."""
     logits = getattr(encoder, "logits", None)
     if logits is None:

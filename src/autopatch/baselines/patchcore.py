@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from autopatch.backbones import Encoder, create_encoder
-from autopatch.data import load_splits
+from autopatch.data import FolderDataset, ImageSize, load_splits
 from autopatch.errors import AutopatchError
 from autopatch.features.aggregation import NEIGHBOURHOOD, PRETRAIN_DIM, TARGET_DIM, PatchCoreEmbedding
 from autopatch.files import check_output_file
@@ -47,7 +47,7 @@ def default_layers(encoder: Encoder) -> tuple[int, int]:
 
 def build_patchcore(
     encoder: Encoder,
-    image_size: int = 224,
+    image_size: int | str | ImageSize = 224,
     layers: Sequence[int] | None = None,
     coreset: float | None = DEFAULT_CORESET,
     device: str | torch.device = "cpu",
@@ -92,14 +92,15 @@ def describe(segmenter: Segmenter, backbone: str) -> str:
 
 
 def run_baseline(
-    data_root: str | Path,
-    category: str,
+    data_root: str | Path | FolderDataset,
+    category: str | None,
     backbone: str,
     *,
     layers: Sequence[int] | None = None,
     coreset: float | None = DEFAULT_CORESET,
     k: int = 1,
-    image_size: int = 224,
+    image_size: int | str | ImageSize = 224,
+    resize: str = "stretch",
     device: str | torch.device = "auto",
     weights: str | None = None,
     batch_size: int = 32,
@@ -107,15 +108,16 @@ def run_baseline(
     out: str | Path | None = None,
     progress: bool = False,
 ) -> BaselineResult:
-    """PatchCore on `backbone` fit on the category's train split, threshold on val (k shots), scored on test."""
+    """PatchCore on `backbone` fit on the category's (or the folder dataset's, with `category` None) train split,
+    thresholds on val (k shots), scored on test."""
     if out is not None:
         check_output_file(out, "model file")
-    splits = load_splits(data_root, category, k, image_size=image_size)
+    splits = load_splits(data_root, category, k, image_size=image_size, resize=resize)
     encoder = create_encoder(backbone, pretrained=True, weights=weights)
-    segmenter = build_patchcore(encoder, image_size, layers, coreset, device=device, seed=seed)
+    segmenter = build_patchcore(encoder, splits.image_size, layers, coreset, device=device, seed=seed)
     evaluation = fit_and_evaluate(segmenter, splits, batch_size, progress)
     segmenter.metadata = {
-        "category": category,
+        "category": category or data_root.name,
         "k": k,
         "architecture": describe(segmenter, backbone),
         "coreset": segmenter.coreset,

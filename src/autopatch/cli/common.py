@@ -71,6 +71,18 @@ def data_source(args: argparse.Namespace) -> Any:
     return FolderDataset(args.normal_dir, args.abnormal_dir, args.mask_dir, args.normal_test_dir)
 
 
+def add_image_size(parser: argparse.ArgumentParser, default: int, resize: bool = True) -> None:
+    """--image-size (S or HEIGHTxWIDTH; checked by `autopatch.image_size`) and, where the data is read, --resize."""
+    parser.add_argument("--image-size", default=default,
+                        help=f"input size: S for S x S, or HEIGHTxWIDTH such as 224x560 (default {default})")
+    if resize:
+        from autopatch.image_size import RESIZE_MODES
+
+        parser.add_argument("--resize", choices=RESIZE_MODES, default="stretch",
+                            help="stretch to the size (default), or keep-aspect: --image-size is the shorter side, "
+                            "the longer one follows the first train image rounded to a multiple of 16")  # fmt: skip
+
+
 def add_normal_fpr(parser: argparse.ArgumentParser) -> None:
     """--normal-fpr, for the sub-commands that choose an image threshold."""
     parser.add_argument("--normal-fpr", type=float, default=0.01,

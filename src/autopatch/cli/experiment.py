@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autopatch.cli.common import add_batch_size, add_device, int_list
+from autopatch.cli.common import add_batch_size, add_device, add_image_size, int_list
 from autopatch.search import SPACE_NAMES
 
 
@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--baseline-layers", type=int_list, default=None,
                         help="baseline block ids (default: last blocks of the stride-8 and -16 stages)")  # fmt: skip
     parser.add_argument("--baseline-coreset", type=float, default=0.1, help="baseline greedy coreset fraction")
-    parser.add_argument("--image-size", type=int, default=224, help="square input size in pixels")
+    add_image_size(parser, 224, resize=False)
     parser.add_argument("--bank-fraction", type=float, default=1.0,
                         help="random memory-bank fraction in searches and re-fits (default 1: full bank)")  # fmt: skip
     parser.add_argument("--storage", default=None, help="Optuna storage URL for every study (default: files in --out)")

@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export",
         help="refit a study's trial on the train split and save it as a model file",
-        description="Refits the chosen trial's architecture on the train split (full bank, or --coreset), "
+        description="Refits the chosen trial's architecture on the train split (full bank, or --coreset, or "
+        "--bank-fraction), "
         "picks the pixel and image (OK/NG) thresholds on the validation split, saves the model to --out and prints its "
         "test-split metrics.",
     )
@@ -32,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--trial", default="best", help="trial number, or 'best' (highest val rwAP; default)")
     parser.add_argument("--max-gflops", type=float, default=None, help="with 'best': best within this budget")
     parser.add_argument("--coreset", type=float, default=None, help="greedy coreset fraction of the bank, e.g. 0.1")
+    parser.add_argument("--bank-fraction", type=float, default=1.0,
+                        help="random fraction of the bank to keep (seeded by the study's seed), as in search")
     add_normal_fpr(parser)
     parser.add_argument("--data", type=Path, default=None, help="data root, if not where the study recorded it")
     add_device(parser)
@@ -55,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     study = load_study(args.study, storage=args.storage, runs=args.runs)
     result = export(
         study, args.out, trial=args.trial, max_gflops=args.max_gflops, coreset=args.coreset,
-        normal_fpr=args.normal_fpr, data_root=args.data, device=args.device, batch_size=args.batch_size, progress=True,
+        bank_fraction=args.bank_fraction, normal_fpr=args.normal_fpr, data_root=args.data, device=args.device,
+        batch_size=args.batch_size, progress=True,
     )
     print_export(result)
     return 0

@@ -9,6 +9,7 @@ from autopatch.cli.common import (
     add_batch_size,
     add_data,
     add_device,
+    add_image_size,
     add_normal_fpr,
     data_source,
     int_list,
@@ -31,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--coreset", type=float, default=None, help="greedy coreset fraction of the bank, e.g. 0.1")
     parser.add_argument("--bank-fraction", type=float, default=1.0, help="random fraction of the bank to keep")
     parser.add_argument("--k", type=int, default=1, help="anomalous images per defect type in the val split")
-    parser.add_argument("--image-size", type=int, default=224, help="square input size in pixels")
+    add_image_size(parser, 224)
     parser.add_argument(
         "--smoothing-sigma", type=float, default=None, help="Gaussian sigma on score maps (PatchCore: 4)"
     )
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     segmenter = fit(
         data_source(args), args.category, args.backbone, args.blocks, args.patch_sizes, k=args.k,
-        image_size=args.image_size, coreset=args.coreset, bank_fraction=args.bank_fraction,
+        image_size=args.image_size, resize=args.resize, coreset=args.coreset, bank_fraction=args.bank_fraction,
         smoothing_sigma=args.smoothing_sigma, device=args.device, weights=args.weights, batch_size=args.batch_size,
         seed=args.seed, normal_fpr=args.normal_fpr, out=args.out, progress=True,
     )  # fmt: skip

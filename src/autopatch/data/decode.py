@@ -1,8 +1,8 @@
 """Decode image and mask files into one uint8 / bool tensor, in parallel threads.
 
 Images: 16-bit (and other wide) grey images scaled to 8 bits, then `convert("RGB")` (grey promoted to 3
-channels, alpha dropped), then PIL BILINEAR resize to
-image_size x image_size. That is exactly what the reference's torchvision `Resize` does on a PIL
+channels, alpha dropped), then PIL BILINEAR resize to the image size (height x width, see
+`autopatch.image_size`). That is exactly what the reference's torchvision `Resize` does on a PIL
 image (PIL's bilinear filter widens its support when shrinking, i.e. it antialiases), so features
 and metric values stay comparable with the paper.
 Masks: the 0/255 grey mask is resized the same way and every pixel > 0 counts as anomalous (the
@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 
 from autopatch.errors import AutopatchError
+from autopatch.image_size import ImageSize, parse_image_size
 
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
@@ -32,12 +33,6 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError
 def default_workers() -> int:
     """Threads used for decoding: one per core, capped at 8 (beyond that disk and memory bandwidth rule)."""
     return max(1, min(8, os.cpu_count() or 1))
-
-
-def check_image_size(image_size: int) -> None:
-    """Reject non-integer or non-positive sizes before any file is opened."""
-    if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
-        raise AutopatchError(f"image_size={image_size!r} is invalid: pass a positive integer such as 224")
 
 
 def _open(path: Path, mode: str) -> Image.Image:
@@ -78,15 +73,17 @@ def _as_8bit(im: Image.Image) -> Image.Image:
     return im
 
 
-def decode_image(path: Path, image_size: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """Return the resized image as uint8 [S,S,3] and the file's original (width, height)."""
+def decode_image(path: Path, image_size: int | str | ImageSize) -> tuple[np.ndarray, tuple[int, int]]:
+    """Return the resized image as uint8 [H,W,3] and the file's original (width, height)."""
     im = _open(Path(path), "RGB")
-    resized = im.resize((image_size, image_size), Image.Resampling.BILINEAR)
+    resized = im.resize(parse_image_size(image_size)[::-1], Image.Resampling.BILINEAR)
     return np.asarray(resized), im.size
 
 
-def decode_mask(path: Path, image_size: int, image_original_size: tuple[int, int] | None = None) -> np.ndarray:
-    """Return the mask as bool [S,S]: grey, bilinear resize, then > 0; its size must equal its image's."""
+def decode_mask(
+    path: Path, image_size: int | str | ImageSize, image_original_size: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Return the mask as bool [H,W]: grey, bilinear resize, then > 0; its size must equal its image's."""
     im = _open(Path(path), "L")
     if image_original_size is not None and im.size != tuple(image_original_size):
         w, h = image_original_size
@@ -94,7 +91,7 @@ def decode_mask(path: Path, image_size: int, image_original_size: tuple[int, int
             f"mask {path} is {im.size[0]}x{im.size[1]} but its image is {w}x{h}: "
             f"save the mask at the image's size"
         )
-    return np.asarray(im.resize((image_size, image_size), Image.Resampling.BILINEAR)) > 0
+    return np.asarray(im.resize(parse_image_size(image_size)[::-1], Image.Resampling.BILINEAR)) > 0
 
 
 def _run_in_order(tasks: int, job: Callable[[int], None], workers: int | None) -> None:
@@ -109,22 +106,22 @@ def _run_in_order(tasks: int, job: Callable[[int], None], workers: int | None) -
             pass
 
 
-def _empty_images(n: int, image_size: int) -> tuple[torch.Tensor, np.ndarray]:
-    """An [N,S,S,3] buffer (numpy view to fill) that becomes the [N,3,S,S] tensor afterwards."""
-    hwc = torch.empty((n, image_size, image_size, 3), dtype=torch.uint8)
+def _empty_images(n: int, image_size: ImageSize) -> tuple[torch.Tensor, np.ndarray]:
+    """An [N,H,W,3] buffer (numpy view to fill) that becomes the [N,3,H,W] tensor afterwards."""
+    hwc = torch.empty((n, *image_size, 3), dtype=torch.uint8)
     return hwc, hwc.numpy()
 
 
 def decode_pairs(
-    pairs: Sequence[tuple[Path, Path | None]], image_size: int, workers: int | None = None
+    pairs: Sequence[tuple[Path, Path | None]], image_size: int | str | ImageSize, workers: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode (image, mask-or-None) pairs into images uint8 [N,3,S,S] and masks bool [N,S,S].
+    """Decode (image, mask-or-None) pairs into images uint8 [N,3,H,W] and masks bool [N,H,W].
 
     A missing mask (normal image) gives an all-false mask.
     """
-    check_image_size(image_size)
+    image_size = parse_image_size(image_size)
     hwc, image_buf = _empty_images(len(pairs), image_size)
-    masks = torch.zeros((len(pairs), image_size, image_size), dtype=torch.bool)
+    masks = torch.zeros((len(pairs), *image_size), dtype=torch.bool)
     mask_buf = masks.numpy()
 
     def job(i: int) -> None:
@@ -137,37 +134,42 @@ def decode_pairs(
     return hwc.permute(0, 3, 1, 2).contiguous(), masks
 
 
-def load_images(paths: Sequence[str | Path], image_size: int, workers: int | None = None) -> torch.Tensor:
-    """Decode image files (any size, RGB or grey) into uint8 [N,3,S,S]; the first unreadable file raises."""
+def load_images(
+    paths: Sequence[str | Path], image_size: int | str | ImageSize, workers: int | None = None
+) -> torch.Tensor:
+    """Decode image files (any size, RGB or grey) into uint8 [N,3,H,W]; the first unreadable file raises."""
     images, _ = decode_pairs([(Path(p), None) for p in paths], image_size, workers)
     return images
 
 
 @dataclass(frozen=True)
 class ReadableImages:
-    """What `load_readable_images` could decode, and why the rest failed (one line per file)."""
+    """What `load_readable_images` could decode, each file's own (width, height), and why the rest failed
+    (one line per file)."""
 
     images: torch.Tensor
     paths: list[Path]
     failures: list[tuple[Path, str]]
+    sizes: list[tuple[int, int]]
 
 
 def load_readable_images(
-    paths: Sequence[str | Path], image_size: int, workers: int | None = None
+    paths: Sequence[str | Path], image_size: int | str | ImageSize, workers: int | None = None
 ) -> ReadableImages:
     """Like load_images, but skip unreadable files and report them, for predicting on arbitrary folders.
 
     `images[i]` belongs to `paths[i]` (input order kept); `failures` pairs each skipped file with the
     AutopatchError line explaining it.
     """
-    check_image_size(image_size)
+    image_size = parse_image_size(image_size)
     paths = [Path(p) for p in paths]
     hwc, image_buf = _empty_images(len(paths), image_size)
     errors: list[str | None] = [None] * len(paths)
+    sizes = [(0, 0)] * len(paths)
 
     def job(i: int) -> None:
         try:
-            image_buf[i], _ = decode_image(paths[i], image_size)
+            image_buf[i], sizes[i] = decode_image(paths[i], image_size)
         except AutopatchError as e:
             errors[i] = str(e)
 
@@ -175,4 +177,4 @@ def load_readable_images(
     ok = [i for i, err in enumerate(errors) if err is None]
     images = hwc.permute(0, 3, 1, 2)[ok].contiguous()
     failures = [(paths[i], err) for i, err in enumerate(errors) if err is not None]
-    return ReadableImages(images=images, paths=[paths[i] for i in ok], failures=failures)
+    return ReadableImages(images=images, paths=[paths[i] for i in ok], failures=failures, sizes=[sizes[i] for i in ok])

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from autopatch.data.decode import check_image_size, decode_pairs
+from autopatch.data.decode import decode_pairs
 from autopatch.data.layout import (
     NORMAL_TYPE,
     CategoryLayout,
@@ -37,11 +37,12 @@ from autopatch.data.layout import (
     is_visa_root,
 )
 from autopatch.errors import AutopatchError, AutopatchWarning
+from autopatch.image_size import ImageSize, check_resize, parse_image_size, resolve_image_size
 
 
 @dataclass(frozen=True)
 class Split:
-    """Images uint8 [N,3,S,S], masks bool [N,S,S] (all false for normal images), defect type and file per image.
+    """Images uint8 [N,3,H,W], masks bool [N,H,W] (all false for normal images), defect type and file per image.
     `pixel_labels` is False when some anomalous image has no mask (a folder dataset without masks): then
     the masks say nothing and only image-level metrics apply."""
 
@@ -94,6 +95,11 @@ class Splits:
     val: Split
     test: Split
 
+    @property
+    def image_size(self) -> ImageSize:
+        """(height, width) every image was resized to."""
+        return int(self.train.images.shape[-2]), int(self.train.images.shape[-1])
+
 
 _Item = tuple[Path, Path | None, str]  # image, mask (None for normal and mask-less images), defect type
 
@@ -102,10 +108,11 @@ def load_splits(
     root: str | Path | FolderDataset,
     category: str | None,
     k: int,
-    image_size: int = 224,
+    image_size: int | str | ImageSize = 224,
     holdout_anomalies: int = 4,
     oracle: bool = False,
     workers: int | None = None,
+    resize: str = "stretch",
 ) -> Splits:
     """Check the layout of `root/category` (or of the folder dataset `root`, with `category` None), build the
     Table-2 splits for `k` shots and decode them.
@@ -113,11 +120,13 @@ def load_splits(
     `holdout_anomalies` (>= k) fixes where the test anomalies start; it is ignored with `oracle=True`,
     where the test anomalies start at k. Every defect type must keep at least one test image (k below its
     image count).
-    `workers` is the number of decoding threads (default: one per core, at most 8).
+    `workers` is the number of decoding threads (default: one per core, at most 8). `image_size` and `resize`
+    are read as `data.size` says; with `resize="keep-aspect"` the first train image fixes the aspect ratio.
     """
     _check_int("k", k, 1, "the number of anomalous images per defect type used for validation, e.g. 1")
     _check_int("holdout_anomalies", holdout_anomalies, 0, "the index where test anomalies start, e.g. 4")
-    check_image_size(image_size)
+    parse_image_size(image_size)
+    check_resize(resize)
     if not oracle and holdout_anomalies < k:
         raise AutopatchError(
             f"k={k} (--k) is more than the {holdout_anomalies} anomalies per defect type kept out of the test split, "
@@ -128,7 +137,8 @@ def load_splits(
     train, val, test = _split_items(layout, k, k if oracle else holdout_anomalies)
     _warn_if_thin(layout, train, val)
     # One pool for all three splits keeps the threads busy across split boundaries.
-    decoded = decode_pairs([(image, mask) for image, mask, _ in [*train, *val, *test]], image_size, workers)
+    size = resolve_image_size(image_size, resize, train[0][0] if train else None)
+    decoded = decode_pairs([(image, mask) for image, mask, _ in [*train, *val, *test]], size, workers)
     return Splits(
         train=_take(decoded, train, 0),
         val=_take(decoded, val, len(train)),

@@ -99,10 +99,9 @@ def _require_converter(format: str) -> None:
 def _write_onnx(graph: ScoringGraph, path: Path, metadata: dict[str, str]) -> None:
     import onnx
 
-    size = graph.segmenter.image_size
     with _quiet_exporter():
         torch.onnx.export(
-            graph, (torch.zeros(2, size, size, 3, dtype=torch.uint8),), str(path), dynamo=True,
+            graph, (torch.zeros(2, *graph.segmenter.image_size, 3, dtype=torch.uint8),), str(path), dynamo=True,
             input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES), verbose=False, external_data=False,
             dynamic_shapes={INPUT_NAME: {0: torch.export.Dim("batch")}},
         )  # fmt: skip
@@ -137,8 +136,8 @@ def _quiet_exporter() -> Iterator[None]:
 def _checked_difference(reference: TorchInferencer, converted: Inferencer, format: str) -> float:
     """The largest difference of the maps on probe images, relative to the largest map value; above
     MAX_DIFFERENCE the conversion stops and nothing is kept."""
-    size = reference.image_size
-    probes = np.random.default_rng(0).integers(0, 256, (PROBE_IMAGES, size, size, 3), dtype=np.uint8)
+    shape = (PROBE_IMAGES, *reference.image_size, 3)
+    probes = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     want, got = reference.predict(probes).anomaly_maps, converted.predict(probes).anomaly_maps
     difference = float(np.abs(got - want).max() / max(float(np.abs(want).max()), 1e-12))
     if not difference <= MAX_DIFFERENCE:

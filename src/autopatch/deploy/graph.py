@@ -1,11 +1,11 @@
 """A fitted Segmenter as one torch module whose forward is the whole model, for export to other runtimes.
 
-uint8 RGB images [N, S, S, 3] (what PIL, OpenCV after BGR->RGB, and cameras give) -> the encoder's input
+uint8 RGB images [N, H, W, 3] (what PIL, OpenCV after BGR->RGB, and cameras give) -> the encoder's input
 normalisation -> the truncated encoder -> `PatchScorer.score` (aggregation, 1-NN, upsampling, smoothing:
 the Segmenter's own scoring step) with the memory bank as a constant and the 1-NN as tiled matmul + min
 (`bank.knn.tiled_min_distances`; no `cdist`, no Q x M matrix) -> the image score (the map's maximum)
-and both decisions. Outputs, in this order: anomaly_map float32 [N, S, S], image_score float32 [N],
-label bool [N] (True = NG: image_score >= the image threshold), mask bool [N, S, S] (anomaly_map >= the
+and both decisions. Outputs, in this order: anomaly_map float32 [N, H, W], image_score float32 [N],
+label bool [N] (True = NG: image_score >= the image threshold), mask bool [N, H, W] (anomaly_map >= the
 pixel threshold; all false for a model fitted without masks, which has none, and whose inferencers return no
 mask).
 """

@@ -1,4 +1,4 @@
-"""One interface for every runtime: each inferencer's `predict` takes uint8 RGB images [N, S, S, 3] and returns
+"""One interface for every runtime: each inferencer's `predict` takes uint8 RGB images [N, H, W, 3] and returns
 an `Inference` (`deploy.runtimes.load_inferencer` picks one by the file's extension). Importing this module
 (or `deploy.onnx_runtime`) loads neither torch nor faiss; the torch inferencer imports them when it is built.
 """
@@ -14,9 +14,10 @@ import numpy as np
 
 from autopatch import __version__
 from autopatch.errors import AutopatchError
+from autopatch.image_size import ImageSize, parse_image_size, size_label
 
 GRAPH_FORMAT = "autopatch-graph"  # a converted model (ONNX, OpenVINO IR): `deploy.graph` plus this metadata
-GRAPH_FORMAT_VERSION = 1
+GRAPH_FORMAT_VERSION = 2  # 2: image_size may be "HxW"
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("anomaly_map", "image_score", "label", "mask")
 
@@ -28,8 +29,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Inference:
-    """Per image: anomaly map float32 [N, S, S], image score float32 [N] (the map's maximum), label bool [N]
-    (True = NG: score >= the image threshold) and defect mask bool [N, S, S] (map >= the pixel threshold);
+    """Per image: anomaly map float32 [N, H, W], image score float32 [N] (the map's maximum), label bool [N]
+    (True = NG: score >= the image threshold) and defect mask bool [N, H, W] (map >= the pixel threshold);
     labels are None for a model without an image threshold (a format-1 .pt file), masks for one without a pixel
     threshold (fitted on data without masks)."""
 
@@ -40,7 +41,7 @@ class Inference:
 
 
 class Inferencer(Protocol):
-    image_size: int
+    image_size: ImageSize  # (height, width)
     threshold: float | None
     image_threshold: float | None
     metadata: dict[str, Any]
@@ -53,7 +54,7 @@ class GraphInfo:
     """What a converted model's metadata says: image size, pixel (None: fitted without masks) and image
     thresholds, the model's metadata."""
 
-    image_size: int
+    image_size: ImageSize
     threshold: float | None
     image_threshold: float
     metadata: dict[str, Any]
@@ -63,8 +64,8 @@ class GraphInfo:
         """The metadata of a converted `segmenter`, as the string pairs ONNX and OpenVINO files hold."""
         return {
             "format": GRAPH_FORMAT, "format_version": str(GRAPH_FORMAT_VERSION), "autopatch_version": __version__,
-            "image_size": str(segmenter.image_size), "threshold": repr(segmenter.threshold),
-            "image_threshold": repr(segmenter.image_threshold), "input": "uint8 RGB [N, S, S, 3]",
+            "image_size": size_label(segmenter.image_size), "threshold": repr(segmenter.threshold),
+            "image_threshold": repr(segmenter.image_threshold), "input": "uint8 RGB [N, H, W, 3]",
             "architecture": str(segmenter.metadata.get("architecture", "")),
             "metadata": json.dumps(segmenter.metadata),
         }  # fmt: skip
@@ -83,18 +84,19 @@ class GraphInfo:
                 f"({GRAPH_FORMAT_VERSION}); upgrade autopatch"
             )
         threshold = None if values["threshold"] == "None" else float(values["threshold"])
-        return cls(int(values["image_size"]), threshold, float(values["image_threshold"]),
+        return cls(parse_image_size(values["image_size"]), threshold, float(values["image_threshold"]),
                    json.loads(values.get("metadata", "{}")))  # fmt: skip
 
 
-def check_images(images: object, size: int, model: str) -> None:
-    """uint8 RGB [N, size, size, 3], else one line naming the model's expected shape."""
+def check_images(images: object, size: ImageSize, model: str) -> None:
+    """uint8 RGB [N, height, width, 3], else one line naming the model's expected shape."""
+    height, width = size
     if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 or len(images) == 0:
-        raise AutopatchError(f"images must be a non-empty uint8 numpy array [N, {size}, {size}, 3] (RGB)")
-    if images.shape[1:] != (size, size, 3):
+        raise AutopatchError(f"images must be a non-empty uint8 numpy array [N, {height}, {width}, 3] (RGB)")
+    if images.shape[1:] != (height, width, 3):
         raise AutopatchError(
-            f"images have shape {images.shape[1:]} per image but {model} expects ({size}, {size}, 3): "
-            f"RGB with 3 channels, resized to {size} x {size}"
+            f"images have shape {images.shape[1:]} per image but {model} expects ({height}, {width}, 3): "
+            f"RGB with 3 channels, resized to {height} x {width} (height x width)"
         )
 
 

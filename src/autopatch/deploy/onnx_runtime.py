@@ -19,7 +19,7 @@ EXTRA_HINT = "pip install 'autopatch[onnx]' (or: pip install onnxruntime)"
 
 
 class OnnxInferencer:
-    """An autopatch .onnx model in an ONNX Runtime CPU session; `predict` takes uint8 RGB [N, S, S, 3]."""
+    """An autopatch .onnx model in an ONNX Runtime CPU session; `predict` takes uint8 RGB [N, H, W, 3]."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -41,7 +41,7 @@ class OnnxInferencer:
         self.metadata = info.metadata
 
     def predict(self, images: np.ndarray) -> Inference:
-        """Score uint8 RGB images [N, S, S, 3] (S = `image_size`)."""
+        """Score uint8 RGB images [N, H, W, 3] ((H, W) = `image_size`)."""
         check_images(images, self.image_size, self.path.name)
         maps, scores, labels, masks = self.session.run(list(OUTPUT_NAMES), {INPUT_NAME: np.ascontiguousarray(images)})
         return Inference(maps, scores, labels, None if self.threshold is None else masks)

@@ -19,7 +19,7 @@ FP32 = {"INFERENCE_PRECISION_HINT": "f32"}  # the CPU plugin would pick bf16 on 
 
 class OpenvinoInferencer:
     """An autopatch OpenVINO IR (.xml beside its .bin) compiled for the CPU; `predict` takes uint8 RGB
-    [N, S, S, 3]."""
+    [N, H, W, 3]."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -50,7 +50,7 @@ class OpenvinoInferencer:
         self._outputs = [self.compiled.output(name) for name in OUTPUT_NAMES]
 
     def predict(self, images: np.ndarray) -> Inference:
-        """Score uint8 RGB images [N, S, S, 3] (S = `image_size`)."""
+        """Score uint8 RGB images [N, H, W, 3] ((H, W) = `image_size`)."""
         check_images(images, self.image_size, self.path.name)
         results = self.compiled({INPUT_NAME: np.ascontiguousarray(images)})
         maps, scores, labels, masks = (np.asarray(results[output]) for output in self._outputs)

@@ -6,7 +6,10 @@ decoded and scored `batch_size` at a time, so memory stays bounded for any folde
 
 `predictions.csv` has one row per scored image: file, image_score (the map's maximum), label (NG when the
 score is >= the model's image threshold, else OK; empty for a model without one) and defect_area_px (pixels
-of the map at or above the pixel threshold, at the model's image size; empty without one).
+of the input image whose map value is at or above the pixel threshold; empty without one).
+
+The `.npy` map is at the input image's own size (the model's map resized back, bilinear), so it overlays the
+original file; the PNG panel shows the image as the model saw it (the model's image size).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from tqdm.auto import tqdm
 
 from autopatch.data import IMAGE_EXTENSIONS, load_readable_images
@@ -81,8 +85,8 @@ def output_stems(paths: list[Path]) -> list[str]:
 def predict_files(
     model: Inferencer, image_or_dir: str | Path, out_dir: str | Path, batch_size: int = 32, progress: bool = False
 ) -> PredictionReport:
-    """Write `<stem>.png` (image | heatmap overlay | threshold outline), `<stem>.npy` (float32 [S,S]) and
-    `predictions.csv` (see the module's docstring); `model` is any runtime's inferencer."""
+    """Write `<stem>.png` (image | heatmap overlay | threshold outline), `<stem>.npy` (float32 [height, width]
+    of the input file) and `predictions.csv` (see the module's docstring); `model` is any runtime's inferencer."""
     check_positive("--batch-size", batch_size)
     images, skipped = collect_inputs(image_or_dir)
     report = PredictionReport(skipped=skipped)
@@ -94,20 +98,29 @@ def predict_files(
         report.failures.extend(readable.failures)
         if not readable.paths:
             continue
-        pixels = readable.images.permute(0, 2, 3, 1).numpy()  # uint8 RGB [N, S, S, 3], every runtime's input
+        pixels = readable.images.permute(0, 2, 3, 1).numpy()  # uint8 RGB [N, H, W, 3], every runtime's input
         result = model.predict(pixels)
         for i, path in enumerate(readable.paths):
             score = result.anomaly_maps[i]
             png = save_prediction_png(out_dir / f"{stems[path]}.png", pixels[i], score, model.threshold)
+            original = at_size(score, readable.sizes[i])
             npy = out_dir / f"{stems[path]}.npy"
             with atomic_path(npy) as tmp:
-                np.save(tmp, score.astype(np.float32))
+                np.save(tmp, original)
             report.written.append((path, png, npy))
             label = None if result.labels is None else (NG if result.labels[i] else OK)
-            area = None if result.masks is None else int(np.count_nonzero(result.masks[i]))
+            area = None if model.threshold is None else int(np.count_nonzero(original >= model.threshold))
             report.predictions.append(Prediction(path, float(result.image_scores[i]), label, area))
     report.csv = _write_csv(out_dir / PREDICTIONS_FILE, report.predictions)
     return report
+
+
+def at_size(anomaly_map: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`anomaly_map` float32 [h, w] resized (bilinear) to `size` = (width, height), an input file's own size."""
+    if anomaly_map.shape == (size[1], size[0]):
+        return anomaly_map.astype(np.float32)
+    resized = Image.fromarray(anomaly_map.astype(np.float32)).resize(size, Image.Resampling.BILINEAR)
+    return np.asarray(resized, dtype=np.float32)
 
 
 def _write_csv(path: Path, predictions: list[Prediction]) -> Path:

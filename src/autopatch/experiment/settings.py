@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from autopatch.backbones import list_encoders
 from autopatch.errors import AutopatchError, check_fraction, check_positive
 from autopatch.experiment.records import ORACLE, method_name
+from autopatch.image_size import image_size_spec
 
 HOLDOUT_ANOMALIES = 4  # the data module's default: k = 1, 2, 4 share one test split
 
@@ -26,7 +27,7 @@ class ExperimentSettings:
     baseline: str | None = "wide_resnet50_2"
     baseline_layers: tuple[int, ...] | None = None
     baseline_coreset: float = 0.1
-    image_size: int = 224
+    image_size: int | str = 224  # S or "HxW", as `image_size.image_size_spec` records it
     bank_fraction: float = 1.0
     storage: str | None = None
     device: str = "auto"
@@ -41,7 +42,7 @@ class ExperimentSettings:
         check_positive("--trials", self.trials)
         check_positive("--examples-per-type", self.examples_per_type)
         check_positive("--batch-size", self.batch_size)
-        check_positive("--image-size", self.image_size)
+        object.__setattr__(self, "image_size", image_size_spec(self.image_size))
         check_fraction("--bank-fraction", self.bank_fraction)
         check_fraction("--baseline-coreset", self.baseline_coreset)
         if self.baseline is not None and self.baseline not in list_encoders():

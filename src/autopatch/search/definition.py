@@ -16,13 +16,16 @@ import optuna
 
 from autopatch.data import FolderDataset
 from autopatch.errors import AutopatchError, check_fraction, check_positive
+from autopatch.image_size import check_resize, image_size_spec
 from autopatch.search._optuna import TrialSeededTPESampler
 from autopatch.search.names import OBJECTIVES
 
 DIRECTIONS = ("minimize", "maximize")  # GFLOPs, the validation objective (rwAP unless --objective)
 # Study attributes that change what a trial's numbers mean: resuming with a different value would mix them.
-CHECKED_ATTRS = ("category", "space", "k", "image_size", "oracle", "bank_fraction", "seed", "max_gflops", "objective")
-LEGACY_DEFAULTS = {"objective": "rwap"}  # what a study made before the attribute existed used
+CHECKED_ATTRS = (
+    "category", "space", "k", "image_size", "resize", "oracle", "bank_fraction", "seed", "max_gflops", "objective"
+)  # fmt: skip
+LEGACY_DEFAULTS = {"objective": "rwap", "resize": "stretch"}  # what a study made before the attribute existed used
 SETTINGS_ATTR = "settings_recorded"  # the creator writes it after every setting
 REUSES_ATTR = "reuses_trial"  # a trial whose architecture the study had scored already names that trial
 
@@ -36,20 +39,22 @@ class StudySettings:
     space: str = "pretrained"
     k: int = 1
     seed: int = 0
-    image_size: int = 224
+    image_size: int | str = 224  # as `image_size.image_size_spec` records it: S, or "HxW"
     oracle: bool = False
     bank_fraction: float = 1.0
     max_gflops: float | None = None
     data_fingerprint: str | None = None  # data.data_fingerprint of the splits; None: not checked on resume
     objective: str = "rwap"  # a key of search.names.OBJECTIVES
     folders: dict[str, str | None] | None = None  # a FolderDataset's folders (data_root is then unused)
+    resize: str = "stretch"  # or "keep-aspect": image_size is the shorter side (see autopatch.image_size)
 
     def __post_init__(self) -> None:
         """Every number is checked here, before a study is created or a file written."""
         if self.objective not in OBJECTIVES:
             raise AutopatchError(f"--objective {self.objective!r} is unknown; use one of {', '.join(OBJECTIVES)}")
         check_positive("--k", self.k)
-        check_positive("--image-size", self.image_size)
+        object.__setattr__(self, "image_size", image_size_spec(self.image_size))
+        check_resize(self.resize)
         check_fraction("--bank-fraction", self.bank_fraction)
         if self.max_gflops is not None and not self.max_gflops > 0:
             raise AutopatchError(f"--max-gflops {self.max_gflops!r} must be a positive number of GFLOPs, e.g. 0.3")

@@ -75,7 +75,7 @@ class TrialEvaluator:
         self.pixel_labels = scored.pixel_labels  # without masks a trial has image-level metrics only
         if self.pixel_labels:
             scored.check_marks_anomalies("test (Test')" if oracle else "validation")
-        self.image_size = int(splits.train.images.shape[-1])
+        self.image_size = splits.image_size
         self._images = {"train": splits.train.images.to(self.device), "scored": scored.images.to(self.device)}
         self._masks = scored.masks.numpy()
         self._types = list(scored.types)

@@ -20,7 +20,7 @@ from autopatch.errors import AutopatchError
 from autopatch.files import check_output_file
 from autopatch.metrics import DEFAULT_NORMAL_FPR
 from autopatch.search.architecture import Architecture
-from autopatch.search.definition import recorded_data_source
+from autopatch.search.definition import LEGACY_DEFAULTS, recorded_data_source
 from autopatch.segmenter import Segmenter, fit_and_evaluate
 
 
@@ -47,6 +47,7 @@ def export_trial(
     out: str | Path,
     *,
     coreset: float | None = None,
+    bank_fraction: float = 1.0,
     normal_fpr: float = DEFAULT_NORMAL_FPR,
     data_root: str | Path | None = None,
     device: str = "auto",
@@ -61,12 +62,15 @@ def export_trial(
     attrs = study.user_attrs
     arch = trial_architecture(trial)
     root = data_root if data_root is not None else recorded_data_source(attrs["data_root"], attrs.get("folders"))
-    image_size = int(attrs["image_size"])
-    splits = load_splits(root, attrs["category"], int(attrs["k"]), image_size=image_size, oracle=bool(attrs["oracle"]))
+    splits = load_splits(
+        root, attrs["category"], int(attrs["k"]), image_size=attrs["image_size"], oracle=bool(attrs["oracle"]),
+        resize=attrs.get("resize", LEGACY_DEFAULTS["resize"]),
+    )  # fmt: skip
     encoder = create_encoder(arch.encoder, pretrained=True, **arch.encoder_config)
     segmenter = Segmenter(
-        encoder, arch.block_ids, arch.patch_sizes, image_size, coreset=coreset, device=device, seed=int(attrs["seed"])
-    )
+        encoder, arch.block_ids, arch.patch_sizes, splits.image_size, coreset=coreset, bank_fraction=bank_fraction,
+        device=device, seed=int(attrs["seed"]),
+    )  # fmt: skip
     evaluation = fit_and_evaluate(segmenter, splits, batch_size=batch_size, progress=progress, normal_fpr=normal_fpr)
     segmenter.metadata = {
         "category": attrs["category"],
@@ -76,6 +80,7 @@ def export_trial(
         "study": study.study_name,
         "trial": trial.number,
         "coreset": coreset,
+        "bank_fraction": bank_fraction,
         "train_images": len(splits.train),
         "val": evaluation.val,
     }

@@ -22,6 +22,7 @@ from autopatch.data import load_splits
 from autopatch.device import resolve_device
 from autopatch.errors import AutopatchError, check_positive
 from autopatch.files import check_output_folder
+from autopatch.image_size import ImageSize, size_label
 from autopatch.metrics import IMAGE_METRIC_NAMES, METRIC_NAMES
 from autopatch.search.architecture import Architecture, build_encoder
 from autopatch.search.definition import REUSES_ATTR, ObjectiveFactory, StudySettings, TrialOutcome, open_study
@@ -89,9 +90,11 @@ class ArchitectureObjectiveFactory:
     def __call__(self) -> ArchitectureObjective:
         s = self.settings
         space = get_space(s.space)
-        check_gflops_budget(space, s.image_size, s.max_gflops)
         device = resolve_device(self.device)
-        splits = load_splits(s.data_source(), s.category, s.k, image_size=s.image_size, oracle=s.oracle)
+        splits = load_splits(
+            s.data_source(), s.category, s.k, image_size=s.image_size, oracle=s.oracle, resize=s.resize
+        )
+        check_gflops_budget(space, splits.image_size, s.max_gflops)
         evaluator = TrialEvaluator(splits, device, bank_fraction=s.bank_fraction, seed=s.seed, oracle=s.oracle)
         if s.objective in PIXEL_OBJECTIVES and not evaluator.pixel_labels:
             raise AutopatchError(
@@ -185,7 +188,7 @@ class SearchInterrupted(KeyboardInterrupt):
         )
 
 
-def check_gflops_budget(space: SearchSpace, image_size: int, max_gflops: float | None) -> None:
+def check_gflops_budget(space: SearchSpace, image_size: ImageSize, max_gflops: float | None) -> None:
     """Error when even the space's smallest architecture exceeds `max_gflops` (no trial could satisfy it)."""
     if max_gflops is None:
         return
@@ -193,7 +196,7 @@ def check_gflops_budget(space: SearchSpace, image_size: int, max_gflops: float |
     if smallest > max_gflops:
         raise AutopatchError(
             f"--max-gflops {max_gflops} is below the smallest architecture of space {space.name!r} "
-            f"({smallest:.4f} GFLOPs at image size {image_size}); raise it or lower --image-size"
+            f"({smallest:.4f} GFLOPs at image size {size_label(image_size)}); raise it or lower --image-size"
         )
 
 
@@ -210,7 +213,7 @@ def smallest_architectures(space: SearchSpace) -> list[Architecture]:
     raise AutopatchError(f"space {space.name!r} has no known smallest architecture; drop --max-gflops")
 
 
-def _gflops(arch: Architecture, image_size: int) -> float:
+def _gflops(arch: Architecture, image_size: ImageSize) -> float:
     return count_flops(build_encoder(arch, pretrained=False), arch.block_ids, image_size) / 1e9
 
 

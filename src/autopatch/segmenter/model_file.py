@@ -1,14 +1,14 @@
 """The one-file model format: a plain dict of tensors and JSON-able values, readable with weights_only=True.
 
-Layout (format_version 2)::
+Layout (format_version 3)::
 
-    {"format": "autopatch-model", "format_version": 2, "autopatch_version": str,
+    {"format": "autopatch-model", "format_version": 3, "autopatch_version": str,
      "encoder": {"family", "config", "state_dict"}, "block_ids", "patch_sizes", "image_size",
      "normalisation": {"mean", "std"}, "bank": MemoryBank.state_dict(), "threshold", "image_threshold",
      "smoothing_sigma", "metadata": {...}, "aggregation": {"kind", "config"}}
 
 "threshold" is the pixel threshold, "image_threshold" the OK/NG one on the map's maximum (added in format 2;
-format 1 files load with none).
+format 1 files load with none). "image_size" is [height, width] since format 3 (an int S, S x S, before).
 
 "aggregation" says how block maps become patch vectors (see segmenter.aggregation).
 
@@ -27,7 +27,7 @@ from autopatch.errors import AutopatchError
 from autopatch.files import atomic_path
 
 FORMAT_NAME = "autopatch-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 REQUIRED_KEYS = (
     "encoder",
     "block_ids",

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from autopatch.bank import MemoryBank, greedy_coreset
+from autopatch.data import ImageSize, parse_image_size
 from autopatch.features.aggregation import PatchAggregation
 from autopatch.segmenter.smoothing import gaussian_smooth
 
@@ -34,14 +35,14 @@ class PatchScorer:
         self,
         aggregation: PatchAggregation,
         bank: MemoryBank,
-        image_size: int,
+        image_size: int | str | ImageSize,
         coreset: float | None = None,
         smoothing_sigma: float | None = None,
         seed: int = 0,
     ) -> None:
         self.aggregation = aggregation
         self.bank = bank
-        self.image_size = int(image_size)
+        self.image_size = parse_image_size(image_size)
         self.coreset = coreset
         self.smoothing_sigma = smoothing_sigma
         self.seed = int(seed)
@@ -71,14 +72,14 @@ class PatchScorer:
     def score(
         self, maps: Sequence[torch.Tensor], nearest: Callable[[torch.Tensor], torch.Tensor] | None = None
     ) -> torch.Tensor:
-        """Anomaly maps float32 [N, S, S] on the bank's device for the block maps of N images. `nearest` (rows ->
-        squared L2 to the nearest bank row) replaces the bank's own search, as an exported graph does."""
+        """Anomaly maps float32 [N, H, W] (the image size) on the bank's device for the block maps of N images.
+        `nearest` (rows -> squared L2 to the nearest bank row) replaces the bank's own search, as an exported
+        graph does."""
         grid = self.aggregation(maps)
         n, _, height, width = grid.shape
         distances = (nearest or self.bank.nearest)(patch_rows(grid)).view(n, 1, height, width)
         del grid
-        size = (self.image_size, self.image_size)
-        scores = F.interpolate(distances.float(), size=size, mode="bilinear", align_corners=False).squeeze(1)
+        scores = F.interpolate(distances.float(), size=self.image_size, mode="bilinear", align_corners=False).squeeze(1)
         if self.smoothing_sigma is not None:
             scores = gaussian_smooth(scores, self.smoothing_sigma)
         return scores

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from autopatch.backbones import Encoder, create_encoder
 from autopatch.backbones.flops import count_flops
 from autopatch.bank import MemoryBank
+from autopatch.data import ImageSize, image_size_spec, parse_image_size
 from autopatch.device import resolve_device
 from autopatch.errors import AutopatchError, check_fraction, check_positive
 from autopatch.features import AveragePatchify, PatchAggregation, create_aggregation
@@ -42,7 +43,7 @@ class Segmenter:
         encoder: Encoder,
         block_ids: Sequence[int],
         patch_sizes: Sequence[int],
-        image_size: int,
+        image_size: int | str | ImageSize,
         bank_fraction: float = 1.0,
         coreset: float | None = None,
         smoothing_sigma: float | None = None,
@@ -60,8 +61,6 @@ class Segmenter:
             )
         if any(p < 1 for p in patch_sizes):
             raise AutopatchError(f"patch sizes {patch_sizes} must all be positive integers such as 1 or 3")
-        if int(image_size) < 1:
-            raise AutopatchError(f"image size {image_size} must be a positive integer such as 224")
         if coreset is not None:
             check_fraction("coreset fraction", coreset)
         check_fraction("bank fraction", bank_fraction)
@@ -71,7 +70,7 @@ class Segmenter:
         order = sorted(range(len(block_ids)), key=lambda i: strides[i])
         self.block_ids = [block_ids[i] for i in order]
         self.patch_sizes = [patch_sizes[i] for i in order]
-        self.image_size = int(image_size)
+        self.image_size = parse_image_size(image_size)  # (height, width)
         self.device = resolve_device(device)
         self.seed = int(seed)
         self.encoder = prepared(encoder.truncated(max(self.block_ids)), self.device)
@@ -93,15 +92,17 @@ class Segmenter:
     # --- features -------------------------------------------------------------------------------
 
     def _check_images(self, images: torch.Tensor) -> None:
-        size = self.image_size
+        height, width = self.image_size
         if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
-            raise AutopatchError(f"images must be a uint8 tensor [N,3,{size},{size}] as load_splits/load_images return")
+            raise AutopatchError(
+                f"images must be a uint8 tensor [N,3,{height},{width}] as load_splits/load_images return"
+            )
         if images.shape[0] == 0:
             raise AutopatchError("no images given; pass at least one image")
-        if tuple(images.shape[1:]) != (3, size, size):
+        if tuple(images.shape[1:]) != (3, height, width):
             raise AutopatchError(
-                f"images have shape {tuple(images.shape[1:])} but this model expects (3, {size}, {size}); "
-                f"load them with image_size={size}"
+                f"images have shape {tuple(images.shape[1:])} but this model expects (3, {height}, {width}); "
+                f"load them with image_size={image_size_spec(self.image_size)!r}"
             )
 
     # the scoring step's parts, read-only here: `self.scorer` owns them
@@ -136,7 +137,7 @@ class Segmenter:
         """(h, w) of the patch grid, i.e. of the highest-resolution extracted block (one probe forward)."""
         if self._feature_map_size is None:
             with torch.inference_mode():
-                probe = torch.zeros(1, 3, self.image_size, self.image_size, dtype=torch.uint8, device=self.device)
+                probe = torch.zeros(1, 3, *self.image_size, dtype=torch.uint8, device=self.device)
                 first = self.encoder.forward_features(self.encoder.normalize(probe), self.block_ids[:1])[0]
             self._feature_map_size = (int(first.shape[-2]), int(first.shape[-1]))
         return self._feature_map_size
@@ -152,16 +153,15 @@ class Segmenter:
 
     @torch.inference_mode()
     def fit(self, images: torch.Tensor, batch_size: int = 32, progress: bool = False) -> Segmenter:
-        """Memory bank from the patches of normal images uint8 [N,3,S,S]; returns self."""
+        """Memory bank from the patches of normal images uint8 [N,3,H,W]; returns self."""
         rows = [self.scorer.rows(maps) for maps in self._block_map_batches(images, batch_size, progress, "encode")]
         self.scorer.fit_rows(torch.cat(rows), progress=progress)
         return self
 
     @torch.inference_mode()
     def predict(self, images: torch.Tensor, batch_size: int = 32, progress: bool = False) -> torch.Tensor:
-        """Anomaly score maps float32 [N,S,S] on the CPU (squared L2 to the nearest bank patch)."""
-        size = self.image_size
-        out = torch.empty(images.shape[0], size, size, dtype=torch.float32)
+        """Anomaly score maps float32 [N,H,W] on the CPU (squared L2 to the nearest bank patch)."""
+        out = torch.empty(images.shape[0], *self.image_size, dtype=torch.float32)
         start = 0
         for maps in self._block_map_batches(images, batch_size, progress, "predict"):
             scores = self.scorer.score(maps)
@@ -208,7 +208,7 @@ class Segmenter:
             "block_ids": list(self.block_ids),
             "patch_sizes": list(self.patch_sizes),
             "aggregation": {"kind": self.aggregation.kind, "config": self.aggregation.config()},
-            "image_size": self.image_size,
+            "image_size": list(self.image_size),
             "normalisation": {"mean": list(self.encoder.mean), "std": list(self.encoder.std)},
             "bank": self.bank.state_dict(),
             "threshold": self.threshold,

@@ -51,3 +51,19 @@ def test_unknown_layer_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -
                  "--layers", "4,99", "--image-size", "64", "--device", "cpu"])  # fmt: skip
     assert code == 2
     assert "no block 99" in capsys.readouterr().err
+
+
+def test_baseline_on_a_folder_dataset_without_masks_decides_per_image(tmp_path: Path, capsys) -> None:
+    toy = TOY_ROOT / "hazelnut_toy"
+    model = tmp_path / "patchcore.pt"
+    code = main([
+        "baseline", "--normal-dir", str(toy / "train" / "good"), "--abnormal-dir", str(toy / "test" / "colour"),
+        "--backbone", "efficientnet_lite0", "--image-size", "32x64", "--coreset", "0.5", "--device", "cpu",
+        "--out", str(model),
+    ])  # fmt: skip
+    assert code == 0
+    rows = table(capsys.readouterr().out)
+    assert rows["rwAP"] == "-" and rows["threshold"] == "-"  # no masks: no pixel metric, no pixel threshold
+    raw = torch.load(model, weights_only=True)
+    assert raw["image_size"] == [32, 64] and raw["threshold"] is None and isinstance(raw["image_threshold"], float)
+    assert raw["metadata"]["category"] == "hazelnut_toy"  # the folder that holds both folders

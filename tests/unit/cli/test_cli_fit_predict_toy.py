@@ -10,11 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
 from autopatch.backbones import BlockInfo, Encoder, list_encoders, register_encoder
 from autopatch.cli.main import main
+from autopatch.data import load_images
+from autopatch.segmenter import Segmenter
 
 TOY_ROOT = Path(__file__).resolve().parents[3] / "examples" / "data" / "hazelnut_toy"
 FAMILY = "cli_unit_tiny"
@@ -74,7 +77,7 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_fit_writes_a_model_with_threshold_and_metadata(model_file: Path, capsys: pytest.CaptureFixture) -> None:
     raw = torch.load(model_file, weights_only=True)
-    assert raw["block_ids"] == [0, 1] and raw["patch_sizes"] == [3, 1] and raw["image_size"] == 64
+    assert raw["block_ids"] == [0, 1] and raw["patch_sizes"] == [3, 1] and raw["image_size"] == [64, 64]
     assert isinstance(raw["threshold"], float) and isinstance(raw["image_threshold"], float)
     assert raw["metadata"]["category"] == "hazelnut_toy"
     assert raw["metadata"]["val"]["threshold"] == raw["threshold"]
@@ -115,7 +118,8 @@ def test_predict_folder_skips_non_images_and_reports_unreadable(
     strip = np.asarray(Image.open(out / f"{goods[0].stem}.png"))
     assert strip.shape == (64, 3 * 64, 3)
     scores = np.load(out / f"{goods[0].stem}.npy")
-    assert scores.shape == (64, 64) and scores.dtype == np.float32 and np.all(scores >= 0)
+    width, height = Image.open(goods[0]).size  # the map comes back at the input file's own size
+    assert scores.shape == (height, width) and scores.dtype == np.float32 and np.all(scores >= 0)
 
 
 def test_predict_writes_a_verdict_per_image_by_the_stored_thresholds(
@@ -132,10 +136,15 @@ def test_predict_writes_a_verdict_per_image_by_the_stored_thresholds(
     with open(out / "predictions.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [Path(row["file"]).name for row in rows] == sorted(p.name for p in source.iterdir())
-    for row in rows:  # the oracle: each image's saved map and the thresholds in the model file
+    model = Segmenter.load(model_file)
+    for row in rows:  # the oracle: the model's map at its size, torch's bilinear resize, the stored thresholds
+        at_model = model.predict(load_images([row["file"]], model.image_size))
+        width, height = Image.open(row["file"]).size
+        want = F.interpolate(at_model[None], size=(height, width), mode="bilinear", align_corners=False)[0, 0]
         scores = np.load(out / f"{Path(row['file']).stem}.npy")
-        assert float(row["image_score"]) == float(scores.max())
-        assert row["label"] == ("NG" if scores.max() >= raw["image_threshold"] else "OK")
+        np.testing.assert_allclose(scores, want.numpy(), rtol=0, atol=1e-5 * float(at_model.max()))
+        assert float(row["image_score"]) == pytest.approx(float(at_model.max()), rel=1e-6)
+        assert row["label"] == ("NG" if float(row["image_score"]) >= raw["image_threshold"] else "OK")
         assert int(row["defect_area_px"]) == int((scores >= raw["threshold"]).sum())
     ng = sum(row["label"] == "NG" for row in rows)
     assert f"8 images, {ng} NG (image threshold" in capsys.readouterr().out

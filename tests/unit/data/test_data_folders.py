@@ -125,3 +125,33 @@ def test_a_missing_abnormal_folder(tmp_path):
     for i in range(10):
         write(tmp_path / "good" / f"g{i}.png")
     _raises(FolderDataset(tmp_path / "good", tmp_path / "rejects"), "does not exist", tmp_path / "rejects")
+
+
+def long_parts(tmp_path: Path) -> FolderDataset:
+    """Parts 40 px wide and 20 px high; each reject's mask marks a 3 px wide vertical crack at x = 30..32."""
+    for i in range(10):
+        write(tmp_path / "good" / f"g{i:02d}.png", value=i, size=(40, 20))
+    for i in range(5):
+        write(tmp_path / "bad" / "crack" / f"c{i}.png", value=200, size=(40, 20))
+        mask = np.zeros((20, 40), np.uint8)
+        mask[:, 30:33] = 255
+        (tmp_path / "masks").mkdir(exist_ok=True)
+        Image.fromarray(mask).save(tmp_path / "masks" / f"c{i}.png")
+    return FolderDataset(tmp_path / "good", tmp_path / "bad", tmp_path / "masks")
+
+
+@pytest.mark.parametrize(("size", "resize"), [("16x32", "stretch"), (16, "keep-aspect")])
+def test_a_long_part_keeps_its_shape_and_its_thin_defect(tmp_path, size, resize):
+    splits = load_splits(long_parts(tmp_path), None, k=1, image_size=size, resize=resize)
+    assert splits.image_size == (16, 32) and splits.test.images.shape[1:] == (3, 16, 32)
+    # the oracle: PIL's own bilinear resize of the mask file to 32 x 16, then > 0
+    want = np.asarray(Image.open(tmp_path / "masks" / "c4.png").resize((32, 16), Image.Resampling.BILINEAR)) > 0
+    got = splits.test.masks[splits.test.types.index("crack")].numpy()
+    np.testing.assert_array_equal(got, want)
+    assert got[:, 24:27].all() and not got[:, :20].any()  # still a full-height crack, 2-3 px wide
+
+
+def test_squashing_the_long_part_to_a_square_halves_the_crack(tmp_path):
+    square = load_splits(long_parts(tmp_path), None, k=1, image_size=16).test.masks[-1]
+    long = load_splits(long_parts(tmp_path), None, k=1, image_size="16x32").test.masks[-1]
+    assert int(long.sum()) > int(square.sum())  # what --image-size HxW is for

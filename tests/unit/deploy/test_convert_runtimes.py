@@ -26,17 +26,18 @@ SIZE = 64
 SUFFIX = {"onnx": ".onnx", "openvino": ".xml"}
 
 
-def images(n: int, seed: int = 2) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8)
+def images(n: int, seed: int = 2, size: tuple[int, int] = (SIZE, SIZE)) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, *size, 3), dtype=np.uint8)
 
 
-def fitted(tmp_path: Path, aggregation=None, blocks=(4, 8), sizes=(3, 3), sigma: float | None = 4.0) -> Path:
+def fitted(tmp_path: Path, aggregation=None, blocks=(4, 8), sizes=(3, 3), sigma: float | None = 4.0,
+           size: tuple[int, int] = (SIZE, SIZE)) -> Path:  # fmt: skip
     torch.manual_seed(0)
     encoder = create_encoder("efficientnet_lite0", pretrained=False)
-    segmenter = Segmenter(encoder, blocks, sizes, SIZE, smoothing_sigma=sigma, aggregation=aggregation)
-    train = torch.randint(0, 256, (3, 3, SIZE, SIZE), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    segmenter = Segmenter(encoder, blocks, sizes, size, smoothing_sigma=sigma, aggregation=aggregation)
+    train = torch.randint(0, 256, (3, 3, *size), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
     segmenter.fit(train)
-    maps = segmenter.predict(torch.from_numpy(images(5)).permute(0, 3, 1, 2).contiguous())
+    maps = segmenter.predict(torch.from_numpy(images(5, size=size)).permute(0, 3, 1, 2).contiguous())
     # thresholds inside the range of the scores, so that both decisions go both ways
     segmenter.threshold = float(maps.quantile(0.9))
     segmenter.image_threshold = float(maps.amax(dim=(1, 2)).median())
@@ -64,13 +65,26 @@ def test_converted_models_equal_the_torch_model(tmp_path, kind, fmt):
     assert got.masks.any() and not got.masks.all()
 
 
+def test_a_long_part_model_converts_and_takes_images_of_its_own_shape(tmp_path):
+    model = fitted(tmp_path, size=(32, 64))  # height 32, width 64
+    converted = load_inferencer(convert_model(model, tmp_path / "m.onnx", "onnx").path)
+    assert converted.image_size == (32, 64)
+    batch = images(3, seed=5, size=(32, 64))
+    want = Segmenter.load(model).predict(torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()).numpy()
+    got = converted.predict(batch).anomaly_maps
+    assert got.shape == (3, 32, 64)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * float(want.max()))
+    with pytest.raises(AutopatchError, match=r"expects \(32, 64, 3\).*resized to 32 x 64 \(height x width\)"):
+        converted.predict(images(1, size=(64, 32)))  # the part turned on its side
+
+
 @pytest.mark.parametrize("fmt", ["onnx", "openvino"])
 def test_the_file_carries_thresholds_size_and_metadata(tmp_path, fmt):
     path = convert_model(fitted(tmp_path), tmp_path / f"m{SUFFIX[fmt]}", fmt).path
     model, torch_model = load_inferencer(path), Segmenter.load(tmp_path / "model.pt")
     assert isinstance(model, OnnxInferencer if fmt == "onnx" else OpenvinoInferencer)
     assert (model.image_size, model.threshold, model.image_threshold) == (
-        SIZE, torch_model.threshold, torch_model.image_threshold)  # fmt: skip
+        (SIZE, SIZE), torch_model.threshold, torch_model.image_threshold)  # fmt: skip
     assert model.metadata == {"architecture": "lite0 test", "category": "toy"}
     written = ["m.onnx"] if fmt == "onnx" else ["m.bin", "m.xml"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [*written, "model.pt"]  # no temporary left

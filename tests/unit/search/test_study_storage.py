@@ -110,7 +110,10 @@ def settings(tmp_path: Path, **changes) -> StudySettings:
     return StudySettings(data_root=str(tmp_path), category="toy", **changes)
 
 
-@pytest.mark.parametrize(("key", "value"), [("space", "ofa"), ("k", 2), ("image_size", 128), ("oracle", True)])
+@pytest.mark.parametrize(("key", "value"), [
+    ("space", "ofa"), ("k", 2), ("image_size", 128), ("image_size", "224x560"), ("resize", "keep-aspect"),
+    ("oracle", True),
+])  # fmt: skip
 def test_resuming_with_other_settings_is_refused_and_writes_nothing(tmp_path, key, value):
     storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
     study = open_study(settings(tmp_path), "s", storage)

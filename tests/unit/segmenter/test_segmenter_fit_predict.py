@@ -214,7 +214,7 @@ def test_save_load_round_trip_gives_identical_scores(tmp_path: Path) -> None:
     assert torch.equal(loaded.predict(test), before)
     assert loaded.threshold == 1.25 and loaded.metadata == {"category": "bottle", "val": {"f1": 0.5}}
     assert loaded.image_threshold == 3.5
-    assert loaded.smoothing_sigma == 2.0 and loaded.image_size == SIZE
+    assert loaded.smoothing_sigma == 2.0 and loaded.image_size == (SIZE, SIZE)
 
     del raw["image_threshold"]  # a format-1 file, written before image thresholds: loads without one
     torch.save({**raw, "format_version": 1}, tmp_path / "v1.pt")
