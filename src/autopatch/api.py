@@ -267,7 +267,7 @@ def export(
     coreset: float | None = None,
     bank_fraction: float = 1.0,
     normal_fpr: float = DEFAULT_NORMAL_FPR,
-    data_root: str | Path | None = None,
+    data_root: str | Path | FolderDataset | None = None,
     device: str = "auto",
     batch_size: int = 32,
     progress: bool = False,

@@ -103,3 +103,27 @@ def test_rerun_reuses_studies_and_refits(experiment_dir: Path, capsys: pytest.Ca
     printed = capsys.readouterr().out
     assert printed.count("reusing 3 complete trials") == 4  # 2 seeds x (k=1, Test')
     assert "refit " not in printed and "baseline PatchCore" not in printed
+
+
+def test_the_toy_as_a_folder_dataset_gives_the_same_tables(experiment_dir: Path, tmp_path: Path) -> None:
+    """The same files as a folder dataset (masks by stem in type sub-folders, test normals given): the same
+    splits, so the same searches, re-fits and Table 3."""
+    toy, part = TOY_ROOT / CATEGORY, tmp_path / CATEGORY
+    (part / "rejects").mkdir(parents=True)
+    (part / "good").symlink_to((toy / "train" / "good").resolve(), target_is_directory=True)
+    (part / "good_test").symlink_to((toy / "test" / "good").resolve(), target_is_directory=True)
+    (part / "rejects" / "colour").symlink_to((toy / "test" / "colour").resolve(), target_is_directory=True)
+    folders = ["--normal-dir", str(part / "good"), "--abnormal-dir", str(part / "rejects"),
+               "--mask-dir", str(toy / "ground_truth"), "--normal-test-dir", str(part / "good_test")]  # fmt: skip
+    mvtec = command(experiment_dir)
+    out = tmp_path / "folder-run"
+    assert main([mvtec[0], *folders, *mvtec[4:-1], str(out)]) == 0  # DATA_ROOT --category C replaced
+    assert read_csv(out / "table3_rwap_gflops.csv") == read_csv(experiment_dir / "table3_rwap_gflops.csv")
+
+
+def test_an_experiment_on_folders_without_masks_is_one_line(tmp_path: Path, capsys) -> None:
+    toy = TOY_ROOT / CATEGORY
+    folders = ["--normal-dir", str(toy / "train" / "good"), "--abnormal-dir", str(toy / "test" / "colour")]
+    assert main(["experiment", *folders, "--trials", "1", "--out", str(tmp_path / "x")]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and "compares pixel rwAP" in errors[0] and "--mask-dir" in errors[0]

@@ -79,10 +79,16 @@ def test_long_parts_keep_their_aspect_from_search_to_predict(tmp_path, capsys):
     assert main(["search", *folders, *stretched, "--trials", "3", "--study", name, "--out", str(out)]) == 2
     assert "resize='keep-aspect', not 'stretch'" in capsys.readouterr().err
 
-    model = tmp_path / "model.pt"
-    assert main(["export", "--study", name, "--runs", str(out), "--out", str(model), "--device", "cpu"]) == 0
+    (tmp_path / "moved").mkdir()  # the folders move after the search: export is told where they are now
+    for folder in ("good", "bad"):
+        (tmp_path / folder).rename(tmp_path / "moved" / folder)
+    model, export = tmp_path / "model.pt", ["export", "--study", name, "--runs", str(out), "--device", "cpu"]
+    assert main([*export, "--out", str(model)]) == 2
+    assert f"missing folder {tmp_path / 'good'}" in capsys.readouterr().err
+    moved = ["--normal-dir", str(tmp_path / "moved" / "good"), "--abnormal-dir", str(tmp_path / "moved" / "bad")]
+    assert main([*export, *moved, "--out", str(model)]) == 0
     assert torch.load(model, weights_only=True)["image_size"] == [32, 64]  # height 32, width 2 x 32
-    part = sorted((tmp_path / "bad").glob("*.png"))[0]
+    part = sorted((tmp_path / "moved" / "bad").glob("*.png"))[0]
     assert main(["predict", str(model), str(part), "--out", str(tmp_path / "pred"), "--device", "cpu"]) == 0
     with Image.open(part) as im:
         assert np.load(tmp_path / "pred" / f"{part.stem}.npy").shape == (im.height, im.width)

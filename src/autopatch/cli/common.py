@@ -47,6 +47,11 @@ def add_data(parser: argparse.ArgumentParser, category_help: str) -> None:
     parser.add_argument("data_root", type=Path, nargs="?", default=None,
                         help="folder that contains the category folder (MVTec layout); or use --normal-dir")
     parser.add_argument("--category", default=None, help=category_help)
+    add_folder_dataset(parser)
+
+
+def add_folder_dataset(parser: argparse.ArgumentParser) -> None:
+    """--normal-dir, --abnormal-dir, --mask-dir, --normal-test-dir: a folder dataset instead of DATA_ROOT."""
     folders = parser.add_argument_group("a folder dataset instead of DATA_ROOT (anomalib's Folder layout)")
     folders.add_argument("--normal-dir", type=Path, default=None, help="images of good parts")
     folders.add_argument("--abnormal-dir", type=Path, default=None,
@@ -59,15 +64,22 @@ def add_data(parser: argparse.ArgumentParser, category_help: str) -> None:
 
 def data_source(args: argparse.Namespace) -> Any:
     """DATA_ROOT, or the FolderDataset the folder options describe; one error line when both or neither."""
+    folders = folder_dataset(args)
+    if args.data_root is not None and folders is not None:
+        raise AutopatchError("give DATA_ROOT (MVTec layout) or --normal-dir/--abnormal-dir, not both")
+    if args.data_root is None and folders is None:
+        raise AutopatchError("no data: give DATA_ROOT --category C, or --normal-dir DIR --abnormal-dir DIR")
+    return args.data_root if folders is None else folders
+
+
+def folder_dataset(args: argparse.Namespace) -> Any:
+    """The FolderDataset the folder options describe, or None when none is given; one error line for half of one."""
     from autopatch.data import FolderDataset
 
-    folders = (args.normal_dir, args.abnormal_dir, args.mask_dir, args.normal_test_dir)
-    if args.data_root is not None and any(folders):
-        raise AutopatchError("give DATA_ROOT (MVTec layout) or --normal-dir/--abnormal-dir, not both")
-    if args.data_root is not None:
-        return args.data_root
+    if not any((args.normal_dir, args.abnormal_dir, args.mask_dir, args.normal_test_dir)):
+        return None
     if args.normal_dir is None or args.abnormal_dir is None:
-        raise AutopatchError("no data: give DATA_ROOT --category C, or --normal-dir DIR --abnormal-dir DIR")
+        raise AutopatchError("a folder dataset needs both --normal-dir DIR and --abnormal-dir DIR")
     return FolderDataset(args.normal_dir, args.abnormal_dir, args.mask_dir, args.normal_test_dir)
 
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autopatch.cli.common import add_batch_size, add_device, add_image_size, int_list
+from autopatch.cli.common import (
+    add_batch_size,
+    add_device,
+    add_folder_dataset,
+    add_image_size,
+    folder_dataset,
+    int_list,
+)
 from autopatch.search import SPACE_NAMES
 
 
@@ -17,11 +24,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "seed, re-fits every validation-Pareto-front trial and scores it on the shared test split, fits the "
         "baseline on the same splits, and writes Markdown + CSV tables and PNG figures to --out. Rerun the "
         "same command to resume: finished studies and cached re-fits are reused. Roots and categories pair "
-        "one to one, or one of them is shared by all of the other.",
+        "one to one, or one of them is shared by all of the other; or give one folder dataset with masks.",
     )
-    parser.add_argument("data_roots", type=Path, nargs="+", metavar="DATA_ROOT",
+    parser.add_argument("data_roots", type=Path, nargs="*", metavar="DATA_ROOT",
                         help="folder(s) that contain the category folder(s) (MVTec layout)")  # fmt: skip
-    parser.add_argument("--category", required=True, nargs="+", help="category folder name(s), e.g. bottle")
+    parser.add_argument("--category", default=[], nargs="+", help="category folder name(s), e.g. bottle")
+    add_folder_dataset(parser)
     parser.add_argument("--k", type=int_list, default=[1, 2, 4], help="validation shots to search with (default 1,2,4)")
     parser.add_argument("--seeds", type=int_list, default=[0, 1, 2], help="search seeds (default 0,1,2)")
     parser.add_argument("--trials", type=int, default=100, help="complete trials per search")
@@ -57,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         baseline=baseline, baseline_layers=tuple(args.baseline_layers) if args.baseline_layers else None,
         baseline_coreset=args.baseline_coreset, image_size=args.image_size, bank_fraction=args.bank_fraction,
         storage=args.storage, device=args.device, batch_size=args.batch_size,
-        examples_per_type=args.examples_per_type,
+        examples_per_type=args.examples_per_type, folders=folder_dataset(args),
     )  # fmt: skip
     outputs = run_experiment(settings, log=print, progress=True)
     for path in outputs.files:

@@ -9,14 +9,18 @@ from typing import TYPE_CHECKING
 from autopatch.cli.common import (
     add_batch_size,
     add_device,
+    add_folder_dataset,
     add_normal_fpr,
+    folder_dataset,
     print_image_threshold,
     print_metrics,
     print_pixel_threshold,
 )
 from autopatch.cli.pareto import add_study_arguments
+from autopatch.errors import AutopatchError
 
 if TYPE_CHECKING:
+    from autopatch.data import FolderDataset
     from autopatch.search import ExportResult
 
 
@@ -37,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="random fraction of the bank to keep (seeded by the study's seed), as in search")
     add_normal_fpr(parser)
     parser.add_argument("--data", type=Path, default=None, help="data root, if not where the study recorded it")
+    add_folder_dataset(parser)  # or the folders, if a folder dataset's are elsewhere now
     add_device(parser)
     add_batch_size(parser)
     parser.add_argument("--out", required=True, type=Path, help="model file to write, e.g. model.pt")
@@ -52,13 +57,21 @@ def print_export(result: ExportResult) -> None:
     print_metrics(result.test_metrics, indent="  ")
 
 
+def moved_data(args: argparse.Namespace) -> Path | FolderDataset | None:
+    """--data or the folder options: where the study's data is now (None: where the study recorded it)."""
+    folders = folder_dataset(args)
+    if args.data is not None and folders is not None:
+        raise AutopatchError("give --data (MVTec layout) or --normal-dir/--abnormal-dir, not both")
+    return args.data if folders is None else folders
+
+
 def run(args: argparse.Namespace) -> int:
     from autopatch.api import export, load_study
 
     study = load_study(args.study, storage=args.storage, runs=args.runs)
     result = export(
         study, args.out, trial=args.trial, max_gflops=args.max_gflops, coreset=args.coreset,
-        bank_fraction=args.bank_fraction, normal_fpr=args.normal_fpr, data_root=args.data, device=args.device,
+        bank_fraction=args.bank_fraction, normal_fpr=args.normal_fpr, data_root=moved_data(args), device=args.device,
         batch_size=args.batch_size, progress=True,
     )
     print_export(result)

@@ -170,8 +170,10 @@ class FolderDataset:
     @property
     def name(self) -> str:
         """What the dataset is called in study names and model metadata: the name of the folder that holds
-        both the normal and the abnormal folder (`part` for part/good and part/bad)."""
-        return Path(os.path.commonpath([Path(self.normal_dir).resolve(), Path(self.abnormal_dir).resolve()])).name
+        both the normal and the abnormal folder (`part` for part/good and part/bad; links are not followed), or
+        the normal folder's own name when they share none."""
+        common = Path(os.path.commonpath([Path(self.normal_dir).absolute(), Path(self.abnormal_dir).absolute()]))
+        return common.name or Path(self.normal_dir).absolute().name
 
 
 def discover_folders(dataset: FolderDataset) -> CategoryLayout:

@@ -9,6 +9,7 @@ from typing import Any
 
 from autopatch.experiment.datasets import Dataset
 from autopatch.files import check_output_folder, write_text
+from autopatch.search.definition import folder_strings
 
 CACHE_VERSION = 1
 
@@ -25,6 +26,8 @@ class ResultCache:
         folder, category and `fields`); the name is `<kind>-<dataset>-<label>`, by default a digest of the key,
         so equal inputs share one entry whichever search asked for it."""
         key = {"version": CACHE_VERSION, "root": str(dataset.root.resolve()), "category": dataset.category, **fields}
+        if dataset.folders is not None:
+            key["folders"] = folder_strings(dataset.folders)
         label = label or hashlib.sha1(json.dumps(key, sort_keys=True).encode("utf-8")).hexdigest()[:16]
         return f"{kind}-{dataset.slug}-{label}", key
 

@@ -39,7 +39,7 @@ from autopatch.data import Splits, data_fingerprint, load_splits
 from autopatch.device import resolve_device
 from autopatch.errors import AutopatchError
 from autopatch.experiment.cache import ResultCache
-from autopatch.experiment.datasets import Dataset, pair_datasets
+from autopatch.experiment.datasets import Dataset, experiment_datasets
 from autopatch.experiment.figures import pareto_figure, qualitative_figure
 from autopatch.experiment.records import (
     BASELINE,
@@ -58,7 +58,7 @@ from autopatch.files import atomic_path, write_text
 from autopatch.report.figures import QualitativeLayout
 from autopatch.report.pareto_plot import save_pareto_plot
 from autopatch.search.architecture import Architecture
-from autopatch.search.definition import StudySettings, open_study
+from autopatch.search.definition import StudySettings, folder_strings, open_study
 from autopatch.search.export import trial_architecture
 from autopatch.search.pareto import objectives, pareto_front, select_trial
 from autopatch.search.storage import default_storage_url, open_storage
@@ -88,7 +88,7 @@ class ExperimentRunner:
         self.study_dir = self.out / "studies"
         self.cache = ResultCache(self.out / "cache")
         self.device = resolve_device(settings.device)
-        self.datasets = pair_datasets(settings.data_roots, settings.categories)
+        self.datasets = experiment_datasets(settings.data_roots, settings.categories, settings.folders)
         self._encoders: dict[str, Encoder] = {}
         self._splits: dict[int, Splits] = {}
 
@@ -161,7 +161,8 @@ class ExperimentRunner:
         return StudySettings(
             data_root=str(dataset.root.resolve()), category=dataset.category, space=s.space, k=spec.k, seed=spec.seed,
             image_size=s.image_size, oracle=spec.oracle, bank_fraction=s.bank_fraction,
-            data_fingerprint=data_fingerprint(dataset.root, dataset.category, spec.k, oracle=spec.oracle),
+            data_fingerprint=data_fingerprint(dataset.source, dataset.category_arg, spec.k, oracle=spec.oracle),
+            folders=None if dataset.folders is None else folder_strings(dataset.folders),
         )  # fmt: skip
 
     def study_name(self, dataset: Dataset, settings: StudySettings) -> str:
@@ -204,7 +205,7 @@ class ExperimentRunner:
         if k not in self._splits:
             s = self.settings
             self._splits[k] = load_splits(
-                dataset.root, dataset.category, k, image_size=s.image_size, holdout_anomalies=s.holdout
+                dataset.source, dataset.category_arg, k, image_size=s.image_size, holdout_anomalies=s.holdout
             )
         return self._splits[k]
 
@@ -297,9 +298,9 @@ class ExperimentRunner:
         return files
 
     def _write_results(self, results: ExperimentResults) -> Path:
-        path = self.out / "results.json"
+        path, folders = self.out / "results.json", self.settings.folders
         data = {
-            "settings": asdict(self.settings),
+            "settings": {**asdict(self.settings), "folders": folders and folder_strings(folders)},
             "methods": results.methods,
             "baseline_name": results.baseline_name,
             "records": [r.to_dict() for r in results.records],

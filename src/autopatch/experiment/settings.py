@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autopatch.backbones import list_encoders
+from autopatch.data import FolderDataset
 from autopatch.errors import AutopatchError, check_fraction, check_positive
 from autopatch.experiment.records import ORACLE, method_name
 from autopatch.image_size import image_size_spec
@@ -33,6 +34,7 @@ class ExperimentSettings:
     device: str = "auto"
     batch_size: int = 32
     examples_per_type: int = 2
+    folders: FolderDataset | None = None  # a folder dataset instead of data_roots / categories (both empty)
 
     def __post_init__(self) -> None:
         if not self.ks or min(self.ks) < 1 or len(set(self.ks)) != len(self.ks):

@@ -15,7 +15,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from autopatch.backbones import create_encoder
-from autopatch.data import load_splits
+from autopatch.data import FolderDataset, load_splits
 from autopatch.errors import AutopatchError
 from autopatch.files import check_output_file
 from autopatch.metrics import DEFAULT_NORMAL_FPR
@@ -49,21 +49,23 @@ def export_trial(
     coreset: float | None = None,
     bank_fraction: float = 1.0,
     normal_fpr: float = DEFAULT_NORMAL_FPR,
-    data_root: str | Path | None = None,
+    data_root: str | Path | FolderDataset | None = None,
     device: str = "auto",
     batch_size: int = 32,
     progress: bool = False,
 ) -> ExportResult:
     """Fit `trial`'s architecture on the study's train split, thresholds on val, save to `out`, score on test.
 
-    `data_root` overrides the folder the study recorded (e.g. the study was run on another machine).
+    `data_root` (a root, or a `FolderDataset`) overrides the data the study recorded (e.g. the study was run on
+    another machine).
     """
     check_output_file(out, "model file")
     attrs = study.user_attrs
     arch = trial_architecture(trial)
     root = data_root if data_root is not None else recorded_data_source(attrs["data_root"], attrs.get("folders"))
+    category = None if isinstance(root, FolderDataset) else attrs["category"]
     splits = load_splits(
-        root, attrs["category"], int(attrs["k"]), image_size=attrs["image_size"], oracle=bool(attrs["oracle"]),
+        root, category, int(attrs["k"]), image_size=attrs["image_size"], oracle=bool(attrs["oracle"]),
         resize=attrs.get("resize", LEGACY_DEFAULTS["resize"]),
     )  # fmt: skip
     encoder = create_encoder(arch.encoder, pretrained=True, **arch.encoder_config)

@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from autopatch.data import FolderDataset
 from autopatch.errors import AutopatchError
 from autopatch.experiment import ExperimentSettings
 from autopatch.experiment.cache import ResultCache
-from autopatch.experiment.datasets import pair_datasets
+from autopatch.experiment.datasets import experiment_datasets, pair_datasets
+
+TOY = Path(__file__).resolve().parents[3] / "examples" / "data" / "hazelnut_toy" / "hazelnut_toy"
 
 
 def test_roots_and_categories_pair_or_broadcast() -> None:
@@ -27,6 +30,16 @@ def test_roots_and_categories_pair_or_broadcast() -> None:
         pair_datasets(["a", "b"], ["c", "d", "e"])
     with pytest.raises(AutopatchError, match="repeats"):
         pair_datasets(["a", "a"], ["c", "c"])
+
+
+def test_a_folder_dataset_is_one_row_named_after_its_folder_and_read_as_folders() -> None:
+    folders = FolderDataset(TOY / "train" / "good", TOY / "test" / "colour", TOY / "ground_truth" / "colour")
+    (row,) = experiment_datasets((), (), folders)
+    assert (row.label, row.category, row.source, row.category_arg) == ("hazelnut_toy", "hazelnut_toy", folders, None)
+    with pytest.raises(AutopatchError, match="not both"):
+        experiment_datasets(("root",), ("bottle",), folders)
+    with pytest.raises(AutopatchError, match="compares pixel rwAP.*--mask-dir"):
+        experiment_datasets((), (), FolderDataset(TOY / "train" / "good", TOY / "test" / "colour"))
 
 
 def test_searches_per_seed_are_each_k_then_the_oracle(tmp_path: Path) -> None:
