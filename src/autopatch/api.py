@@ -311,12 +311,12 @@ def predict(
     >>> import tempfile
     >>> model = autopatch.fit(autopatch.demo_data_root(), "hazelnut_toy", "efficientnet_lite0", [4], [3],
     ...                       image_size=64)
-    >>> report = autopatch.predict(model, autopatch.demo_data_root() / "hazelnut_toy" / "test" / "colour",
+    >>> report = autopatch.predict(model, autopatch.demo_data_root() / "hazelnut_toy" / "test" / "good",
     ...                            tempfile.mkdtemp())
     >>> len(report.written), report.failures, report.csv.name
-    (17, [], 'predictions.csv')
-    >>> report.ng  # of the 17 colour defects, judged by the image threshold chosen on validation
-    12
+    (6, [], 'predictions.csv')
+    >>> report.ng  # of the 6 good test parts, judged by the image threshold chosen on validation
+    0
     """
     if isinstance(model, Segmenter):
         model = TorchInferencer(model)

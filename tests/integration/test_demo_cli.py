@@ -36,7 +36,7 @@ def test_demo_writes_front_model_evaluation_and_heatmaps_then_pareto_and_export_
         "architecture"
     ]
     model = torch.load(out / "model.pt", map_location="cpu", weights_only=True)
-    assert model["image_size"] == 64 and model["metadata"]["trial"] == evaluation["trial"]
+    assert model["image_size"] == [64, 64] and model["metadata"]["trial"] == evaluation["trial"]
     test_images = sorted(p.stem for p in (DATA / "hazelnut_toy" / "test" / "colour").glob("*.png"))
     assert sorted(p.stem for p in (out / "heatmaps" / "colour").glob("*.png")) == test_images
     assert (out / "heatmaps" / "good").is_dir()
