@@ -1,13 +1,17 @@
-"""Search trial cost and fidelity: random `pretrained`-space architectures scored at two bank fractions.
+"""Search trial cost at a fidelity, and how well that fidelity ranks architectures against full fidelity.
 
-For each architecture (optuna RandomSampler, seeded) the same TrialEvaluator code path a study uses
-scores the validation split at bank fraction 1.0 (the paper; the baseline) and at a lower fraction
-(default 0.1). Reported: median seconds per trial and its phase breakdown at each fraction, the speed
-ratio, Spearman's rho between the two fractions' val rwAP, and the feature-cache fill (one-off encode
-per encoder and split, and its memory). Trials run in pairs so a `--max-minutes` cut still leaves
-matched pairs for rho.
+The same 30 random `pretrained`-space architectures (optuna RandomSampler, seeded) are scored on the
+validation split through the TrialEvaluator code path a study uses:
 
-    python benchmarks/search.py --trials 30 --data ../shared/data/mvtec_bottle --category bottle --k 1
+* `--build-reference` scores each at full fidelity (exact 1-NN, the whole bank, every query) and keeps the
+  values in `benchmarks/reference/` (written after every architecture, so a stopped run resumes where it
+  stopped; hours on a 2-core CPU at 224 px). That file is the reference for later changes.
+* otherwise each is scored at `--fidelity` (default: the search's default) and timed: median seconds per
+  trial and its phases, then Spearman's rho of validation rwAP against the reference over the architectures
+  the reference holds, and whether the reference's top 5 are among this fidelity's top 8.
+
+    python benchmarks/search.py --build-reference            # once, in the background
+    python benchmarks/search.py --fidelity fast              # the table in the README
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -23,10 +27,13 @@ from scipy.stats import spearmanr
 
 from autopatch.data import load_splits
 from autopatch.features.cache import FeatureCache
+from autopatch.files import write_text
+from autopatch.search import DEFAULT_FIDELITY, FIDELITIES, Fidelity
 from autopatch.search.evaluator import PHASES, TrialEvaluator
 from autopatch.search.spaces import PretrainedSpace
 
 REPO = Path(__file__).resolve().parents[1]
+TOP, WITHIN = 5, 8  # the reference's top 5 must be among the fidelity's top 8
 
 
 def parse_args() -> argparse.Namespace:
@@ -35,14 +42,22 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--category", default="bottle")
     parser.add_argument("--k", type=int, default=1)
     parser.add_argument("--trials", type=int, default=30, help="feasible architectures to score")
-    parser.add_argument("--fraction", type=float, default=0.1, help="the low-fidelity bank fraction")
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-minutes", type=float, default=None, help="start no new pair after this")
-    parser.add_argument("--low-only", action="store_true", help="time only the low fidelity (no baseline, no rho)")
+    parser.add_argument("--fidelity", choices=sorted(FIDELITIES), default=DEFAULT_FIDELITY)
+    parser.add_argument("--bank-fraction", type=float, default=None, help="overrides the fidelity's bank fraction")
+    parser.add_argument("--query-stride", type=int, default=None, help="overrides the fidelity's query stride")
+    parser.add_argument("--projection", type=int, default=None, help="overrides the fidelity's projection (0: none)")
+    parser.add_argument("--build-reference", action="store_true", help="score at full fidelity into --reference")
+    parser.add_argument("--reference", type=Path, default=None,
+                        help="default: benchmarks/reference/search_<category>_k<k>_<size>px.json")  # fmt: skip
     parser.add_argument("--json", type=Path, default=REPO / "runs" / "bench" / "search.json")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.reference is None:
+        name = f"search_{args.category}_k{args.k}_{args.image_size}px.json"
+        args.reference = REPO / "benchmarks" / "reference" / name
+    return args
 
 
 def sample_architectures(n: int, seed: int) -> list:
@@ -58,73 +73,82 @@ def sample_architectures(n: int, seed: int) -> list:
     return found
 
 
-def summarize(results: list[dict]) -> dict[str, float]:
-    return {phase: statistics.median(r["timings"][phase] for r in results) for phase in (*PHASES, "total")}
+def chosen_fidelity(args: argparse.Namespace) -> Fidelity:
+    if args.build_reference:
+        return FIDELITIES["full"]
+    fidelity = FIDELITIES[args.fidelity].replace(bank_fraction=args.bank_fraction, query_stride=args.query_stride)
+    if args.projection is not None:
+        fidelity = replace(fidelity, projection=args.projection or None)
+    return fidelity
 
 
-def spearman_rho(full: list[dict], low: list[dict]) -> float:
-    if len(full) < 3:
-        return float("nan")
-    return float(spearmanr([r["metrics"]["rwap"] for r in full], [r["metrics"]["rwap"] for r in low]).statistic)
+def load_reference(args: argparse.Namespace) -> dict:
+    if args.reference.is_file():
+        reference = json.loads(args.reference.read_text())
+        setup = {key: reference[key] for key in ("category", "k", "image_size", "seed")}
+        if setup != {"category": args.category, "k": args.k, "image_size": args.image_size, "seed": args.seed}:
+            raise SystemExit(f"{args.reference} was made with {setup}; pass another --reference")
+        return reference
+    return {"category": args.category, "k": args.k, "image_size": args.image_size, "seed": args.seed,
+            "fidelity": FIDELITIES["full"].to_dict(), "architectures": {}}  # fmt: skip
 
 
-def print_table(args: argparse.Namespace, medians: dict[float, dict[str, float]], rho: float, pairs: int) -> None:
-    print(f"\n{args.category} k={args.k}, {pairs} random pretrained-space architectures, "
-          f"device {args.device}, image {args.image_size} px")
-    print(f"{'bank fraction':>14} | " + " | ".join(f"{p:>9}" for p in (*PHASES, "total")) + "   (median s/trial)")
-    for fraction, median in medians.items():
-        print(f"{fraction:>14} | " + " | ".join(f"{median[p]:9.2f}" for p in (*PHASES, "total")))
-    if len(medians) == 2:
-        low = medians[args.fraction]["total"]
-        print(f"F={args.fraction} vs the F=1.0 baseline: {medians[1.0]['total'] / low:.1f}x faster; "
-              f"Spearman rho of val rwAP: {rho:.3f}")
-        print(f"targets: F={args.fraction} <= 10 s/trial median: {'met' if low <= 10 else 'NOT met'}; "
-              f"rho >= 0.9: {'met' if rho >= 0.9 else 'NOT met'}")
+def compare(reference: dict, runs: list[dict]) -> dict:
+    """Spearman rho of val rwAP and the top-5-within-top-8 check over the architectures both hold."""
+    held = [r for r in runs if r["architecture"] in reference["architectures"]]
+    if len(held) < 3:
+        return {"compared": len(held), "spearman_rho_rwap": float("nan"), "top5_within_top8": None}
+    full = [reference["architectures"][r["architecture"]]["metrics"]["rwap"] for r in held]
+    fast = [r["metrics"]["rwap"] for r in held]
+    rank_full = sorted(range(len(held)), key=lambda i: -full[i])
+    rank_fast = sorted(range(len(held)), key=lambda i: -fast[i])
+    missing = [held[i]["architecture"] for i in rank_full[:TOP] if i not in rank_fast[:WITHIN]]
+    return {"compared": len(held), "spearman_rho_rwap": float(spearmanr(full, fast).statistic),
+            "top5_within_top8": not missing, "top5_missing": missing}  # fmt: skip
 
 
 def main() -> None:
     args = parse_args()
+    fidelity = chosen_fidelity(args)
     splits = load_splits(args.data, args.category, args.k, image_size=args.image_size)
     architectures = sample_architectures(args.trials, args.seed)
+    reference = load_reference(args)
     cache = FeatureCache()
-    fractions = (args.fraction,) if args.low_only else (1.0, args.fraction)
-    evaluators = {
-        f: TrialEvaluator(splits, device=args.device, bank_fraction=f, seed=args.seed, cache=cache) for f in fractions
-    }
-    fill_seconds = evaluators[args.fraction].warm_cache(sorted({a.encoder for a in architectures}))
+    evaluator = TrialEvaluator(splits, device=args.device, fidelity=fidelity, seed=args.seed, cache=cache)
+    fill_seconds = evaluator.warm_cache(sorted({a.encoder for a in architectures}))
     print(f"cache fill = one uncached encode of train ({len(splits.train)}) + val ({len(splits.val)}) images: "
-          + ", ".join(f"{n} {s:.1f}s" for n, s in fill_seconds.items())
-          + f"; {cache.nbytes / 2**20:.0f} MiB as float16 ({2 * cache.nbytes / 2**20:.0f} MiB as float32)")
-
-    runs: dict[float, list[dict]] = {f: [] for f in fractions}
-    start = time.perf_counter()
+          + ", ".join(f"{n} {s:.1f}s" for n, s in fill_seconds.items()))
+    runs: list[dict] = []
     for index, arch in enumerate(architectures):
-        if args.max_minutes is not None and time.perf_counter() - start > 60 * args.max_minutes:
-            print(f"stopping after {index} pairs: --max-minutes {args.max_minutes} reached")
-            break
-        for fraction in sorted(fractions):  # cheap one first
-            result = evaluators[fraction].evaluate(arch)
-            runs[fraction].append({"architecture": str(arch), "arch": arch.to_dict(), "gflops": result.gflops,
-                                   "metrics": result.metrics, "timings": result.timings})
-        line = " | ".join(
-            f"F={f}: rwAP {runs[f][-1]['metrics']['rwap']:.4f} in {runs[f][-1]['timings']['total']:.1f}s"
-            for f in fractions
-        )
-        print(f"[{index + 1}/{len(architectures)}] {str(arch):<60} {line}", flush=True)
-
-    pairs = len(runs[args.fraction])
-    rho = float("nan") if args.low_only else spearman_rho(runs[1.0], runs[args.fraction])
-    medians = {f: summarize(runs[f]) for f in fractions if runs[f]}
-    print_table(args, medians, rho, pairs)
-    report = {
-        "category": args.category, "k": args.k, "device": args.device, "image_size": args.image_size,
-        "pairs": pairs, "fractions": list(fractions), "spearman_rho_rwap": rho,
-        "median_seconds": {str(f): m for f, m in medians.items()},
-        "cache_fill_seconds": fill_seconds, "cache_bytes_float16": cache.nbytes,
-        "trials": {str(f): r for f, r in runs.items()},
-    }
+        if args.build_reference and str(arch) in reference["architectures"]:
+            continue
+        result = evaluator.evaluate(arch)
+        run = {"architecture": str(arch), "gflops": result.gflops, "metrics": result.metrics,
+               "timings": result.timings}  # fmt: skip
+        runs.append(run)
+        print(f"[{index + 1}/{len(architectures)}] {str(arch):<75} rwAP {result.metrics['rwap']:.4f} "
+              f"in {result.timings['total']:.2f}s", flush=True)
+        if args.build_reference:
+            reference["architectures"][str(arch)] = {key: run[key] for key in ("gflops", "metrics", "timings")}
+            args.reference.parent.mkdir(parents=True, exist_ok=True)
+            write_text(args.reference, json.dumps(reference, indent=1) + "\n")
+    if args.build_reference:
+        print(f"{args.reference}: {len(reference['architectures'])} architectures at full fidelity")
+        return
+    medians = {phase: statistics.median(r["timings"][phase] for r in runs) for phase in (*PHASES, "total")}
+    agreement = compare(reference, runs)
+    print(f"\n{args.category} k={args.k}, {len(runs)} random pretrained-space architectures, {args.image_size} px, "
+          f"device {args.device}, fidelity {args.fidelity} {fidelity.to_dict()}")
+    print(" | ".join(f"{p:>8}" for p in (*PHASES, "total")) + "   (median s/trial)")
+    print(" | ".join(f"{medians[p]:8.2f}" for p in (*PHASES, "total")))
+    print(f"against full fidelity ({agreement['compared']} architectures in {args.reference.name}): Spearman rho "
+          f"{agreement['spearman_rho_rwap']:.3f}; reference top {TOP} within top {WITHIN}: "
+          f"{agreement['top5_within_top8']}")
+    report = {"category": args.category, "k": args.k, "device": args.device, "image_size": args.image_size,
+              "fidelity": fidelity.to_dict(), "median_seconds": medians, "cache_fill_seconds": fill_seconds,
+              **agreement, "trials": runs}  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2))
+    write_text(args.json, json.dumps(report, indent=1) + "\n")
     print(f"wrote {args.json}")
 
 

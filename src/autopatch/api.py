@@ -36,12 +36,15 @@ from autopatch.files import check_output_file, check_output_folder, write_text
 from autopatch.metrics import DEFAULT_NORMAL_FPR
 from autopatch.report.pareto_plot import save_pareto_plot
 from autopatch.search import (
+    DEFAULT_FIDELITY,
     ExportResult,
+    Fidelity,
     SearchSummary,
     StudySettings,
     default_space,
     existing_default_storage_url,
     export_trial,
+    get_fidelity,
     load_existing_study,
     open_storage,
     run_study,
@@ -208,7 +211,8 @@ def run_search(
     seed: int = 0,
     image_size: int | str | tuple[int, int] = 224,
     resize: str = "stretch",
-    bank_fraction: float = 1.0,
+    fidelity: str | Fidelity = DEFAULT_FIDELITY,
+    bank_fraction: float | None = None,
     max_gflops: float | None = None,
     oracle: bool = False,
     study: str | None = None,
@@ -221,7 +225,9 @@ def run_search(
     """Run (or resume: the same call again) the (GFLOPs, validation objective) search until `trials` trials are
     complete; returns the study and its Pareto front. Without `storage` the study is a file under `out`.
     `data_root`, `image_size` and `resize` as in `fit`; `objective` 'rwap', 'image-ap' or 'image-auroc'
-    (default: rwap when every validation anomaly has a mask, else image-ap).
+    (default: rwap when every validation anomaly has a mask, else image-ap). `fidelity`: how the trials score
+    the validation split, a preset name ('fast', the default, or 'full') or a `Fidelity`; `bank_fraction`
+    replaces its bank fraction. The pick you export is re-fitted exactly whatever the fidelity.
 
     >>> import tempfile
     >>> result = autopatch.run_search(autopatch.demo_data_root(), "hazelnut_toy", trials=3, image_size=64,
@@ -232,10 +238,13 @@ def run_search(
     folders = isinstance(data_root, FolderDataset)
     if objective is None:
         objective = "rwap" if has_masks(data_root, category) else "image-ap"
-    settings = StudySettings(
+    if isinstance(fidelity, str):
+        fidelity = get_fidelity(fidelity)
+    settings = StudySettings.with_fidelity(
+        fidelity.replace(bank_fraction=bank_fraction),
         data_root=str(Path(data_root.normal_dir if folders else data_root).resolve()),
         category=data_root.name if folders else category, space=space or default_space(), k=k, seed=seed,
-        image_size=image_size, oracle=oracle, bank_fraction=bank_fraction, max_gflops=max_gflops,
+        image_size=image_size, oracle=oracle, max_gflops=max_gflops,
         data_fingerprint=data_fingerprint(data_root, category, k, oracle=oracle), objective=objective,
         folders=folder_strings(data_root) if folders else None, resize=resize,
     )  # fmt: skip
@@ -372,7 +381,9 @@ def demo(
     on_export: Callable[[ExportResult], None] | None = None,
 ) -> DemoResult:
     """`make demo`: search, Pareto plot, export of the best trial, its test metrics and heatmaps under `out`
-    (`data_root` None: the bundled data). Rerunning resumes: a finished search just reports its front.
+    (`data_root` None: the bundled data). Rerunning resumes: a finished search just reports its front. Its
+    trials score exactly (fidelity `full`, a `bank_fraction` of the bank): on the small demo data that costs
+    seconds.
 
     `log` gets one line per step; `on_search` / `on_export` get the step's result as soon as it exists, so
     a caller can show the front and the test metrics while the later steps still run.
@@ -386,7 +397,8 @@ def demo(
     out = check_output_folder(out, "demo folder")
     log(f"[1/4] search: {trials} trials of the pretrained space on {root / DEMO_CATEGORY}")
     summary = run_search(
-        root, DEMO_CATEGORY, trials=trials, space="pretrained", image_size=image_size, bank_fraction=bank_fraction,
+        root, DEMO_CATEGORY, trials=trials, space="pretrained", image_size=image_size, fidelity="full",
+        bank_fraction=bank_fraction,
         study=DEMO_STUDY, out=out, device=device,
     )  # fmt: skip
     if on_search is not None:

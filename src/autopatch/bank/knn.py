@@ -12,6 +12,9 @@ nearest bank row):
   candidates per query; the winner is then re-checked exactly in fp32 so the result stays exact
   unless the true neighbour is not among the shortlist.
 
+``ProjectedSearch`` is the one approximate search, a search fidelity: bank and queries projected onto the
+bank's leading principal axes, then one of the two exact backends in that space.
+
 Neither backend ever materialises the full Q x M distance matrix: peak extra memory is
 ``query_chunk x bank_chunk`` floats (torch) or faiss's fixed internal block.
 """
@@ -19,7 +22,7 @@ Neither backend ever materialises the full Q x M distance matrix: peak extra mem
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import numpy as np
@@ -149,3 +152,23 @@ class TiledTorchSearch:
         # Exact fp32 re-check of the shortlist: direct differences, no cancellation.
         diff = self.bank[cand_idx] - q.unsqueeze(1)  # [qc, k, C] — small: k is a handful
         return (diff * diff).sum(2).amin(dim=1)
+
+
+class ProjectedSearch:
+    """Approximate 1-NN for search trials: bank rows and queries are centred on the bank's mean and projected
+    onto its `dims` leading principal axes (PCA of the bank rows), and `inner` answers exactly in that space.
+    The returned distances are the projected ones (never above the exact ones: the projection is orthogonal).
+    ``bank`` keeps the full rows, so a saved bank is the exact one."""
+
+    def __init__(self, bank: torch.Tensor, dims: int, inner: Callable[[torch.Tensor], NearestSearch]) -> None:
+        self.bank = bank.contiguous()
+        self.mean = self.bank.mean(0)
+        centred = self.bank - self.mean
+        covariance = (centred.T @ centred).double()
+        _, axes = torch.linalg.eigh(covariance)  # ascending eigenvalues: the leading axes are the last columns
+        self.axes = axes[:, -dims:].to(self.bank.dtype).contiguous()
+        self.inner = inner(centred @ self.axes)
+
+    def search(self, queries: torch.Tensor) -> torch.Tensor:
+        queries = queries.to(self.bank.device, self.bank.dtype)
+        return self.inner.search((queries - self.mean) @ self.axes)

@@ -14,8 +14,15 @@ from collections.abc import Callable
 
 import torch
 
-from autopatch.bank.knn import PRECISIONS, FaissFlatSearch, NearestSearch, TiledTorchSearch, faiss_available
-from autopatch.errors import AutopatchError, check_fraction
+from autopatch.bank.knn import (
+    PRECISIONS,
+    FaissFlatSearch,
+    NearestSearch,
+    ProjectedSearch,
+    TiledTorchSearch,
+    faiss_available,
+)
+from autopatch.errors import AutopatchError, check_fraction, check_positive
 
 BACKENDS = ("auto", "faiss", "torch")
 STATE_VERSION = 1
@@ -52,7 +59,8 @@ class MemoryBank:
 
     backend: "auto" uses faiss IndexFlatL2 on CPU (torch tiles if faiss is missing) and tiled torch
     matmuls on CUDA. precision "tf32"/"bf16" shortlists candidates in low precision and re-checks
-    them in fp32 (torch backend only).
+    them in fp32 (torch backend only). `projection` D answers approximately, on the bank's D leading
+    principal axes (`knn.ProjectedSearch`, a search fidelity); a bank with at most D channels answers exactly.
     """
 
     def __init__(
@@ -65,8 +73,11 @@ class MemoryBank:
         precision: str = "fp32",
         query_chunk: int | None = None,
         bank_chunk: int = 16384,
+        projection: int | None = None,
     ) -> None:
         check_fraction("bank fraction", fraction)
+        if projection is not None:
+            check_positive("bank projection", projection)
         if backend not in BACKENDS:
             raise AutopatchError(f"bank backend must be one of {BACKENDS}, got {backend!r}")
         if precision not in PRECISIONS:
@@ -78,6 +89,7 @@ class MemoryBank:
         self.precision = precision
         self.query_chunk = query_chunk
         self.bank_chunk = bank_chunk
+        self.projection = projection
         self._search: NearestSearch | None = None
         self._patches: torch.Tensor | None = None
 
@@ -123,10 +135,16 @@ class MemoryBank:
     def _build(self, patches: torch.Tensor) -> None:
         patches = patches.detach().to(self.device, torch.float32)
         chunk = {} if self.query_chunk is None else {"query_chunk": self.query_chunk}
-        if self.backend == "faiss":
-            search: NearestSearch = FaissFlatSearch(patches, **chunk)
+        def exact(rows: torch.Tensor) -> NearestSearch:
+            if self.backend == "faiss":
+                return FaissFlatSearch(rows, **chunk)
+            return TiledTorchSearch(rows, bank_chunk=self.bank_chunk, precision=self.precision, **chunk)
+
+        search: NearestSearch
+        if self.projection is not None and self.projection < patches.shape[1]:
+            search = ProjectedSearch(patches, self.projection, exact)
         else:
-            search = TiledTorchSearch(patches, bank_chunk=self.bank_chunk, precision=self.precision, **chunk)
+            search = exact(patches)
         self._patches = search.bank
         self._search = search
 

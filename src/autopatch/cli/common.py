@@ -9,6 +9,7 @@ from typing import Any
 
 from autopatch.device import DEVICE_CHOICES
 from autopatch.errors import AutopatchError
+from autopatch.search.fidelity import DEFAULT_FIDELITY, FIDELITIES
 
 METRIC_ROWS = (
     ("rwAP", "rwap"),
@@ -93,6 +94,17 @@ def add_image_size(parser: argparse.ArgumentParser, default: int, resize: bool =
         parser.add_argument("--resize", choices=RESIZE_MODES, default="stretch",
                             help="stretch to the size (default), or keep-aspect: --image-size is the shorter side, "
                             "the longer one follows the first train image rounded to a multiple of 16")  # fmt: skip
+
+
+def add_fidelity(parser: argparse.ArgumentParser, bank_fraction_help: str) -> None:
+    """--fidelity (how search trials score validation) and --bank-fraction (replaces the fidelity's)."""
+    presets = "; ".join(
+        f"{name}: bank fraction {f.bank_fraction:g}, query stride {f.query_stride}, projection {f.projection or 'none'}"
+        for name, f in FIDELITIES.items()
+    )
+    parser.add_argument("--fidelity", choices=tuple(FIDELITIES), default=DEFAULT_FIDELITY,
+                        help=f"how search trials score validation ({presets})")  # fmt: skip
+    parser.add_argument("--bank-fraction", type=float, default=None, help=bank_fraction_help)
 
 
 def add_normal_fpr(parser: argparse.ArgumentParser) -> None:

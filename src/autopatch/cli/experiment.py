@@ -8,6 +8,7 @@ from pathlib import Path
 from autopatch.cli.common import (
     add_batch_size,
     add_device,
+    add_fidelity,
     add_folder_dataset,
     add_image_size,
     folder_dataset,
@@ -42,8 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="baseline block ids (default: last blocks of the stride-8 and -16 stages)")  # fmt: skip
     parser.add_argument("--baseline-coreset", type=float, default=0.1, help="baseline greedy coreset fraction")
     add_image_size(parser, 224, resize=False)
-    parser.add_argument("--bank-fraction", type=float, default=1.0,
-                        help="random memory-bank fraction in searches and re-fits (default 1: full bank)")  # fmt: skip
+    add_fidelity(parser, "random memory-bank fraction in searches and re-fits (default: the fidelity's in "
+                 "searches, the whole bank in re-fits)")  # fmt: skip
     parser.add_argument("--storage", default=None, help="Optuna storage URL for every study (default: files in --out)")
     parser.add_argument("--examples-per-type", type=int, default=2, help="Figure 3 rows per defect type")
     add_device(parser)
@@ -63,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         data_roots=tuple(str(root) for root in args.data_roots), categories=tuple(args.category), out=str(args.out),
         ks=tuple(args.k), seeds=tuple(args.seeds), trials=args.trials, space=args.space, max_gflops=args.max_gflops,
         baseline=baseline, baseline_layers=tuple(args.baseline_layers) if args.baseline_layers else None,
-        baseline_coreset=args.baseline_coreset, image_size=args.image_size, bank_fraction=args.bank_fraction,
+        baseline_coreset=args.baseline_coreset, image_size=args.image_size, fidelity=args.fidelity,
+        bank_fraction=args.bank_fraction,
         storage=args.storage, device=args.device, batch_size=args.batch_size,
         examples_per_type=args.examples_per_type, folders=folder_dataset(args),
     )  # fmt: skip

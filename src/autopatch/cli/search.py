@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autopatch.cli.common import add_data, add_device, add_image_size, data_source
+from autopatch.cli.common import add_data, add_device, add_fidelity, add_image_size, data_source
 from autopatch.search.names import OBJECTIVES, SPACE_NAMES
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="sampler and bank-fraction seed")
     parser.add_argument("--max-gflops", type=float, default=None, help="GFLOPs budget as an Optuna constraint")
     parser.add_argument("--test-oracle", action="store_true", help="score trials on Test' (the paper's oracle)")
-    parser.add_argument("--bank-fraction", type=float, default=1.0, help="random fraction of the bank per trial")
+    add_fidelity(parser, "random fraction of the bank per trial (default: the fidelity's)")
     add_image_size(parser, 224)
     add_device(parser)
     parser.add_argument("--study", default=None, help="study name (default: <category>-<space>-k<k>-s<seed>)")
@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     summary = run_search(
         data_source(args), args.category, objective=args.objective, trials=args.trials, space=args.space, k=args.k,
-        seed=args.seed, image_size=args.image_size, resize=args.resize, bank_fraction=args.bank_fraction,
+        seed=args.seed, image_size=args.image_size, resize=args.resize, fidelity=args.fidelity,
+        bank_fraction=args.bank_fraction,
         max_gflops=args.max_gflops, oracle=args.test_oracle, study=args.study, storage=args.storage, out=args.out,
         workers=args.workers, device=args.device,
     )  # fmt: skip

@@ -1,15 +1,16 @@
 """The paper's §5 experiment as one resumable run: searches, re-fits on the test split, baseline, tables, figures.
 
 Per dataset (a root + category): one search per (k, seed) on the validation split and one Test' (oracle)
-search per seed; every trial of each search's validation Pareto front is re-fitted on the train split
-(threshold on that k's validation split) and scored on the shared test split, which gives the chosen
-trial (highest validation rwAP; and the best within --max-gflops) and Figure 2's test fronts. The
-baseline is fitted once per dataset on the same splits.
+search per seed; every trial of each search's validation Pareto front is re-fitted exactly on the train
+split (thresholds on that k's validation split, which it also re-scores) and scored on the shared test split.
+The chosen trial is the front's highest validation rwAP as re-scored by its re-fit (and the same within
+--max-gflops), so the search's fidelity only decides the candidates, never the pick; the test scores give
+Figure 2's test fronts. The baseline is fitted once per dataset on the same splits.
 
-`bank_fraction` applies to the re-fits as to the searches (same seed), so test and validation numbers
-describe the same model. On a CPU the 1-NN search over a full bank of stride-4 patches dominates
-everything (bottle at 224 px: ~600k bank rows), so a fraction such as 0.1 is what makes a CPU run of
-many trials feasible; 1 (the default) gives the deployable `export` model's numbers.
+The searches run at `fidelity` (`search.fidelity`); `bank_fraction`, when given, applies to the searches and
+the re-fits alike (same seed), else the re-fits keep the whole bank (the deployable `export` model's
+numbers). On a CPU the exact 1-NN over a whole bank of stride-4 patches dominates a re-fit (bottle at 224 px:
+~600k bank rows), so a fraction such as 0.1 is what makes a CPU run of many re-fits quick.
 
 Settings and the searches they imply are in `settings`, cache entries in `cache`, the figures of one
 dataset in `figures`; this module runs the steps.
@@ -60,7 +61,7 @@ from autopatch.report.pareto_plot import save_pareto_plot
 from autopatch.search.architecture import Architecture
 from autopatch.search.definition import StudySettings, folder_strings, open_study
 from autopatch.search.export import trial_architecture
-from autopatch.search.pareto import objectives, pareto_front, select_trial
+from autopatch.search.pareto import objectives, pareto_front, select_rescored
 from autopatch.search.storage import default_storage_url, open_storage
 from autopatch.search.study import run_study
 from autopatch.segmenter import Segmenter, fit_and_evaluate
@@ -126,16 +127,18 @@ class ExperimentRunner:
             study = self._study(dataset, spec)
             trials = study.get_trials(deepcopy=False)
             front = pareto_front(trials)
-            chosen = {BEST: select_trial(trials, "best")}
+            refits = {t.number: self._refit(dataset, spec, study.study_name, t) for t in front}
+            exact = {number: refit["val_metrics"]["rwap"] for number, refit in refits.items()}
+            chosen = {BEST: select_rescored(front, exact)}
             if s.max_gflops is not None:
-                try:
-                    chosen[BUDGET] = select_trial(trials, "best", s.max_gflops)
-                except AutopatchError:
+                within = [t for t in front if objectives(t)[0] <= s.max_gflops]
+                if within:
+                    chosen[BUDGET] = select_rescored(within, exact)
+                else:
                     self.log(f"[{dataset.label}] {study.study_name}: no trial within {s.max_gflops:g} GFLOPs")
-            keep_scores = {chosen[BEST].number} if spec == figure_search else set()
-            refits = {}
-            for trial in {t.number: t for t in [*front, *chosen.values()]}.values():
-                refits[trial.number] = self._refit(dataset, spec, study.study_name, trial, trial.number in keep_scores)
+            if spec == figure_search:  # Figure 3 needs the chosen trial's test maps
+                best = chosen[BEST]
+                refits[best.number] = self._refit(dataset, spec, study.study_name, best, keep_scores=True)
             for trial in front:
                 payload = refits[trial.number]
                 outputs.results.fronts.append(
@@ -160,7 +163,7 @@ class ExperimentRunner:
         s = self.settings
         return StudySettings(
             data_root=str(dataset.root.resolve()), category=dataset.category, space=s.space, k=spec.k, seed=spec.seed,
-            image_size=s.image_size, oracle=spec.oracle, bank_fraction=s.bank_fraction,
+            image_size=s.image_size, oracle=spec.oracle, **s.search_fidelity.to_dict(),
             data_fingerprint=data_fingerprint(dataset.source, dataset.category_arg, spec.k, oracle=spec.oracle),
             folders=None if dataset.folders is None else folder_strings(dataset.folders),
         )  # fmt: skip
@@ -225,22 +228,24 @@ class ExperimentRunner:
         """A re-fit depends on what is fitted, not on which study found it, so an architecture found by several
         searches (the k and Test' searches of a seed start with the same random trials) is fitted once."""
         architecture = trial_architecture(trial).to_dict()
-        return self._entry("refit", dataset, spec.k, bank_fraction=self.settings.bank_fraction, seed=spec.seed,
+        return self._entry("refit", dataset, spec.k, bank_fraction=self.settings.refit_fraction, seed=spec.seed,
                            architecture=architecture)  # fmt: skip
 
     def _refit(
-        self, dataset: Dataset, spec: SearchSpec, study_name: str, trial: FrozenTrial, keep_scores: bool
+        self, dataset: Dataset, spec: SearchSpec, study_name: str, trial: FrozenTrial, keep_scores: bool = False
     ) -> dict[str, Any]:
-        """Test-split result of `trial`'s architecture re-fitted on the train split (cached)."""
+        """Validation and test results of `trial`'s architecture re-fitted exactly on the train split (cached;
+        a cached result from before validation metrics were kept is re-fitted)."""
         arch = trial_architecture(trial)
         name, key = self._refit_entry(dataset, spec, trial)
         cached = self.cache.load(name, key)
-        if cached is not None and (not keep_scores or self.cache.scores_path(name).is_file()):
+        fresh = cached is not None and "val_metrics" in cached
+        if fresh and (not keep_scores or self.cache.scores_path(name).is_file()):
             return cached
         self.log(f"[{dataset.label}] refit {study_name} trial {trial.number}: {arch}")
         segmenter = Segmenter(
             self._encoder(arch), arch.block_ids, arch.patch_sizes, self.settings.image_size,
-            bank_fraction=self.settings.bank_fraction, device=self.device, seed=spec.seed,
+            bank_fraction=self.settings.refit_fraction, device=self.device, seed=spec.seed,
         )  # fmt: skip
         payload = self._fit_and_score(segmenter, self._splits_for(dataset, spec.k), name if keep_scores else None)
         payload["architecture"] = str(arch)
@@ -259,6 +264,7 @@ class ExperimentRunner:
             "images_per_s": float(result["images_per_s"]),
             "threshold": result["threshold"],
             "metrics": {key: float(result[key]) for key in METRIC_KEYS},
+            "val_metrics": evaluation.val["metrics"],
         }
 
     # --- baseline --------------------------------------------------------------------------------

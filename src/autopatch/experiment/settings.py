@@ -9,6 +9,7 @@ from autopatch.data import FolderDataset
 from autopatch.errors import AutopatchError, check_fraction, check_positive
 from autopatch.experiment.records import ORACLE, method_name
 from autopatch.image_size import image_size_spec
+from autopatch.search.fidelity import DEFAULT_FIDELITY, Fidelity, get_fidelity
 
 HOLDOUT_ANOMALIES = 4  # the data module's default: k = 1, 2, 4 share one test split
 
@@ -29,7 +30,8 @@ class ExperimentSettings:
     baseline_layers: tuple[int, ...] | None = None
     baseline_coreset: float = 0.1
     image_size: int | str = 224  # S or "HxW", as `image_size.image_size_spec` records it
-    bank_fraction: float = 1.0
+    fidelity: str = DEFAULT_FIDELITY  # of the searches (`search.fidelity`); re-fits are always exact
+    bank_fraction: float | None = None  # searches and re-fits; None: the fidelity's, and the whole bank for re-fits
     storage: str | None = None
     device: str = "auto"
     batch_size: int = 32
@@ -45,11 +47,21 @@ class ExperimentSettings:
         check_positive("--examples-per-type", self.examples_per_type)
         check_positive("--batch-size", self.batch_size)
         object.__setattr__(self, "image_size", image_size_spec(self.image_size))
-        check_fraction("--bank-fraction", self.bank_fraction)
+        _ = self.search_fidelity  # an unknown preset or a bad fraction is one line here
         check_fraction("--baseline-coreset", self.baseline_coreset)
         if self.baseline is not None and self.baseline not in list_encoders():
             names = ", ".join(list_encoders())
             raise AutopatchError(f"--baseline {self.baseline!r} is not a registry encoder; choose {names} or none")
+
+    @property
+    def search_fidelity(self) -> Fidelity:
+        """How the searches score their trials: the `fidelity` preset with `bank_fraction` when given."""
+        return get_fidelity(self.fidelity).replace(bank_fraction=self.bank_fraction)
+
+    @property
+    def refit_fraction(self) -> float:
+        """The bank fraction of every re-fit: `bank_fraction`, else the whole bank."""
+        return 1.0 if self.bank_fraction is None else self.bank_fraction
 
     @property
     def holdout(self) -> int:
@@ -61,7 +73,8 @@ class ExperimentSettings:
         seeds = ",".join(map(str, self.seeds))
         return (
             f"{self.space} space, {self.trials} complete trials per search, seeds {seeds}, {self.image_size} px, "
-            f"memory-bank fraction {self.bank_fraction:g}"
+            f"searches at fidelity {self.fidelity} (bank fraction {self.search_fidelity.bank_fraction:g}), "
+            f"re-fits with bank fraction {self.refit_fraction:g}"
         )
 
     def searches(self) -> list[SearchSpec]:

@@ -8,6 +8,9 @@ first use, so `from autopatch.search import SPACE_NAMES` (the CLI's --help) impo
 from autopatch._lazy import lazy_exports
 
 _EXPORTS = {
+    "DEFAULT_FIDELITY": "autopatch.search.fidelity",
+    "FIDELITIES": "autopatch.search.fidelity",
+    "Fidelity": "autopatch.search.fidelity",
     "Architecture": "autopatch.search.architecture",
     "ArchitectureObjectiveFactory": "autopatch.search.study",
     "ExportResult": "autopatch.search.export",
@@ -28,6 +31,7 @@ _EXPORTS = {
     "existing_default_storage_url": "autopatch.search.storage",
     "export_trial": "autopatch.search.export",
     "front_table": "autopatch.search.pareto",
+    "get_fidelity": "autopatch.search.fidelity",
     "get_space": "autopatch.search.spaces",
     "load_existing_study": "autopatch.search.definition",
     "open_storage": "autopatch.search.storage",

@@ -15,17 +15,21 @@ from typing import Any, Protocol
 import optuna
 
 from autopatch.data import FolderDataset
-from autopatch.errors import AutopatchError, check_fraction, check_positive
+from autopatch.errors import AutopatchError, check_positive
 from autopatch.image_size import check_resize, image_size_spec
 from autopatch.search._optuna import TrialSeededTPESampler
+from autopatch.search.fidelity import LEGACY_FIDELITY, Fidelity
 from autopatch.search.names import OBJECTIVES
 
 DIRECTIONS = ("minimize", "maximize")  # GFLOPs, the validation objective (rwAP unless --objective)
 # Study attributes that change what a trial's numbers mean: resuming with a different value would mix them.
 CHECKED_ATTRS = (
-    "category", "space", "k", "image_size", "resize", "oracle", "bank_fraction", "seed", "max_gflops", "objective"
+    "category", "space", "k", "image_size", "resize", "oracle", "bank_fraction", "query_stride", "projection", "seed",
+    "max_gflops", "objective",
 )  # fmt: skip
-LEGACY_DEFAULTS = {"objective": "rwap", "resize": "stretch"}  # what a study made before the attribute existed used
+# what a study made before the attribute existed used
+LEGACY_DEFAULTS = {"objective": "rwap", "resize": "stretch", **LEGACY_FIDELITY}
+FLAGS = {"oracle": "--test-oracle", "query_stride": "--fidelity", "projection": "--fidelity"}  # not --<setting>
 SETTINGS_ATTR = "settings_recorded"  # the creator writes it after every setting
 REUSES_ATTR = "reuses_trial"  # a trial whose architecture the study had scored already names that trial
 
@@ -41,7 +45,9 @@ class StudySettings:
     seed: int = 0
     image_size: int | str = 224  # as `image_size.image_size_spec` records it: S, or "HxW"
     oracle: bool = False
-    bank_fraction: float = 1.0
+    bank_fraction: float = 1.0  # with query_stride and projection: the trials' `Fidelity` (default: full)
+    query_stride: int = 1
+    projection: int | None = None
     max_gflops: float | None = None
     data_fingerprint: str | None = None  # data.data_fingerprint of the splits; None: not checked on resume
     objective: str = "rwap"  # a key of search.names.OBJECTIVES
@@ -55,7 +61,7 @@ class StudySettings:
         check_positive("--k", self.k)
         object.__setattr__(self, "image_size", image_size_spec(self.image_size))
         check_resize(self.resize)
-        check_fraction("--bank-fraction", self.bank_fraction)
+        Fidelity(self.bank_fraction, self.query_stride, self.projection)  # checks the three knobs
         if self.max_gflops is not None and not self.max_gflops > 0:
             raise AutopatchError(f"--max-gflops {self.max_gflops!r} must be a positive number of GFLOPs, e.g. 0.3")
 
@@ -67,6 +73,16 @@ class StudySettings:
     def data_source(self) -> str | FolderDataset:
         """What `data.load_splits` reads: the MVTec/VisA root, or the folder dataset."""
         return recorded_data_source(self.data_root, self.folders)
+
+    @property
+    def fidelity(self) -> Fidelity:
+        """How the trials score the validation split (`search.fidelity`)."""
+        return Fidelity(self.bank_fraction, self.query_stride, self.projection)
+
+    @classmethod
+    def with_fidelity(cls, fidelity: Fidelity, **settings: Any) -> StudySettings:
+        """Settings whose trials score at `fidelity`."""
+        return cls(**settings, **fidelity.to_dict())
 
     @property
     def metric(self) -> str:
@@ -192,7 +208,8 @@ def _check_same_settings(study_name: str, stored: dict[str, Any], wanted: dict[s
     for key in CHECKED_ATTRS:
         theirs = stored.get(key, LEGACY_DEFAULTS.get(key))
         if theirs != wanted[key]:
+            flag = FLAGS.get(key, "--" + key.replace("_", "-"))
             raise AutopatchError(
                 f"study {study_name!r} exists with {key}={theirs!r}, not {wanted[key]!r}; "
-                f"pass the same {key} to resume it, or a new --study name"
+                f"pass the same {flag} to resume it, or a new --study name"
             )

@@ -26,6 +26,7 @@ from autopatch.features.cache import FeatureCache
 from autopatch.features.encoding import prepared
 from autopatch.metrics import image_metrics, image_scores, segmentation_metrics
 from autopatch.search.architecture import Architecture
+from autopatch.search.fidelity import FULL, Fidelity
 from autopatch.search.spaces import extractable_blocks
 from autopatch.segmenter.scoring import PatchScorer
 
@@ -52,13 +53,13 @@ class TrialResult:
 
 class TrialEvaluator:
     """Scores architectures on `splits`: bank from `train`, metrics on `val` (on `test`, i.e. Test',
-    when `oracle`). `bank_fraction` < 1 keeps a seeded random part of the bank (search fidelity)."""
+    when `oracle`), at `fidelity` (`search.fidelity`; the default is full fidelity: exact, whole bank)."""
 
     def __init__(
         self,
         splits: Splits,
         device: str | torch.device = "cpu",
-        bank_fraction: float = 1.0,
+        fidelity: Fidelity = FULL,
         seed: int = 0,
         oracle: bool = False,
         pretrained: bool = True,
@@ -66,7 +67,7 @@ class TrialEvaluator:
         cache: FeatureCache | None = None,
     ) -> None:
         self.device = torch.device(device)
-        self.bank_fraction = bank_fraction
+        self.fidelity = fidelity
         self.seed = seed
         self.pretrained = pretrained
         self.weights = weights
@@ -129,13 +130,14 @@ class TrialEvaluator:
         if not all(bool(torch.isfinite(m).all()) for m in [*train_maps, *scored_maps]):
             raise TrialFailed(f"{arch}: the encoder produced NaN or Inf features")
         # the Segmenter's scoring step; below fraction 1 only the bank rows it keeps are computed
-        bank = MemoryBank(self.device, fraction=self.bank_fraction, seed=self.seed)
+        fidelity = self.fidelity
+        bank = MemoryBank(self.device, fraction=fidelity.bank_fraction, seed=self.seed, projection=fidelity.projection)
         scorer = PatchScorer(AveragePatchify(arch.patch_sizes), bank, self.image_size, seed=self.seed).fit(train_maps)
         del train_maps
         timings["fit"] = perf_counter() - start
 
         start = perf_counter()
-        scores = scorer.score(scored_maps).cpu().numpy()
+        scores = scorer.score(scored_maps, query_stride=fidelity.query_stride).cpu().numpy()
         del scorer, bank, scored_maps
         timings["score"] = perf_counter() - start
         if not np.isfinite(scores).all():

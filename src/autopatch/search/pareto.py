@@ -72,6 +72,15 @@ def select_trial(trials: Sequence[FrozenTrial], choice: str | int, max_gflops: f
     return min(candidates, key=lambda t: (-objectives(t)[1], objectives(t)[0], t.number))
 
 
+def select_rescored(trials: Sequence[FrozenTrial], rescored: dict[int, float]) -> FrozenTrial:
+    """The trial with the highest re-scored objective (`rescored`: trial number -> its validation objective
+    re-scored exactly, whatever fidelity the search ran at), fewest GFLOPs on ties: the search's own values
+    only decide which trials are candidates, never the pick by themselves."""
+    if not trials:
+        raise AutopatchError("no trial to choose from; run more trials")
+    return min(trials, key=lambda t: (-rescored[t.number], objectives(t)[0], t.number))
+
+
 def _trial_number(choice: str | int) -> int:
     try:
         number = int(choice)

@@ -95,7 +95,7 @@ class ArchitectureObjectiveFactory:
             s.data_source(), s.category, s.k, image_size=s.image_size, oracle=s.oracle, resize=s.resize
         )
         check_gflops_budget(space, splits.image_size, s.max_gflops)
-        evaluator = TrialEvaluator(splits, device, bank_fraction=s.bank_fraction, seed=s.seed, oracle=s.oracle)
+        evaluator = TrialEvaluator(splits, device, fidelity=s.fidelity, seed=s.seed, oracle=s.oracle)
         if s.objective in PIXEL_OBJECTIVES and not evaluator.pixel_labels:
             raise AutopatchError(
                 f"--objective {s.objective} needs a defect mask for every validation anomaly, and this data has "

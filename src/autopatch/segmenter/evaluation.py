@@ -76,14 +76,15 @@ def fit_on_splits(
     normal_fpr: float = DEFAULT_NORMAL_FPR,
 ) -> dict[str, Any]:
     """Bank from the train split, pixel (with masks) and image thresholds on the val split; returns the
-    threshold record."""
+    threshold record with the val split's metrics (`Segmenter.fit_thresholds`)."""
     val = splits.val
     if val.pixel_labels:
         val.check_marks_anomalies("validation")
     segmenter.fit(splits.train.images, batch_size=batch_size, progress=progress)
     masks = val.masks if val.pixel_labels else None
     return segmenter.fit_thresholds(
-        val.images, masks, val.is_anomalous, normal_fpr=normal_fpr, batch_size=batch_size, progress=progress
+        val.images, masks, val.is_anomalous, normal_fpr=normal_fpr, batch_size=batch_size, progress=progress,
+        types=val.types,
     )
 
 

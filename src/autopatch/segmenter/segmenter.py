@@ -25,7 +25,14 @@ from autopatch.device import resolve_device
 from autopatch.errors import AutopatchError, check_fraction, check_positive
 from autopatch.features import AveragePatchify, PatchAggregation, create_aggregation
 from autopatch.features.encoding import encode_batch, prepared
-from autopatch.metrics import DEFAULT_NORMAL_FPR, best_f1_threshold, image_scores, image_threshold
+from autopatch.metrics import (
+    DEFAULT_NORMAL_FPR,
+    best_f1_threshold,
+    image_metrics,
+    image_scores,
+    image_threshold,
+    segmentation_metrics,
+)
 from autopatch.segmenter.model_file import load_model_file, save_model_file
 from autopatch.segmenter.scoring import PatchScorer
 
@@ -178,19 +185,26 @@ class Segmenter:
         normal_fpr: float = DEFAULT_NORMAL_FPR,
         batch_size: int = 32,
         progress: bool = False,
+        types: Sequence[str] | None = None,
     ) -> dict[str, Any]:
         """Store both decision thresholds from (validation) images: the pixel threshold with the best F1 on
         `masks` (none without masks), and the image (OK/NG) threshold on the image scores, by image F1-max when
         `anomalous` marks any image, else flagging at most `normal_fpr` of the normal images. Returns them with
-        F1/P/R (None without masks) and the image rule."""
+        F1/P/R (None without masks), the image rule, and `metrics`: these images' image metrics, and with masks
+        and their defect `types` the pixel metrics (rwAP...), as exactly as this model scores."""
         scores = self.predict(images, batch_size, progress).numpy()
         record: dict[str, Any] = dict.fromkeys(("threshold", "f1", "precision", "recall"))
+        per_image = image_scores(scores)
+        metrics = {key: float(value) for key, value in image_metrics(per_image, list(anomalous)).items()}
         if masks is not None:
-            threshold, f1, precision, recall = best_f1_threshold(scores, masks.cpu().numpy().astype(bool))
+            truth = masks.cpu().numpy().astype(bool)
+            threshold, f1, precision, recall = best_f1_threshold(scores, truth)
             record.update(threshold=float(threshold), f1=float(f1), precision=float(precision), recall=float(recall))
+            if types is not None:
+                metrics.update({key: float(v) for key, v in segmentation_metrics(scores, truth, list(types)).items()})
         self.threshold = record["threshold"]
-        self.image_threshold, rule = image_threshold(image_scores(scores), list(anomalous), normal_fpr)
-        return {**record, "image_threshold": self.image_threshold, "image_threshold_rule": rule}
+        self.image_threshold, rule = image_threshold(per_image, list(anomalous), normal_fpr)
+        return {**record, "image_threshold": self.image_threshold, "image_threshold_rule": rule, "metrics": metrics}
 
     # --- model file -------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
-from autopatch.bank.knn import FaissFlatSearch, TiledTorchSearch
+from autopatch.bank.knn import FaissFlatSearch, ProjectedSearch, TiledTorchSearch
 
 
 def brute_force_nearest(queries: torch.Tensor, bank: torch.Tensor) -> np.ndarray:
@@ -121,3 +121,20 @@ def test_faiss_is_searched_in_bounded_query_chunks():
 def test_faiss_bank_view_is_the_bank():
     _, bank = random_problem(1, 30, 4, seed=8)
     assert torch.equal(FaissFlatSearch(bank).bank, bank)
+
+
+@pytest.mark.parametrize("inner", ["faiss", "torch"])
+@pytest.mark.parametrize(("c", "dims"), [(12, 3), (40, 16), (8, 7)])
+def test_projected_search_equals_brute_force_on_numpys_principal_axes(inner, c, dims):
+    queries, bank = random_problem(120, 300, c, seed=c + dims)
+    bank[:, : c // 2] *= 4  # a few dominant directions, as CNN features have
+    search = ProjectedSearch(bank, dims, lambda rows: BACKENDS[inner](rows, 64, 128))
+    mean = bank.double().mean(0)
+    axes = torch.from_numpy(np.linalg.svd((bank.double() - mean).numpy(), full_matrices=False)[2][:dims].T)
+    want = brute_force_nearest((queries.double() - mean) @ axes, (bank.double() - mean) @ axes)
+    got = search.search(queries)
+    assert_close_to_oracle(got, want)
+    exact = brute_force_nearest(queries, bank)
+    assert (got.numpy() <= exact * (1 + 1e-5) + 1e-4).all()  # an orthogonal projection never lengthens
+    assert (got.numpy() < exact * 0.99).any()  # and here it shortens: it is an approximation
+    assert search.bank is not None and search.bank.shape == bank.shape  # the full rows, for saving

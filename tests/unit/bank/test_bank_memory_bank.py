@@ -159,3 +159,25 @@ def test_patches_outlive_the_bank_object(backend):
     patches = MemoryBank(backend=backend).fit(bank).patches  # the bank and its index are freed here
     churn = [torch.randn(5000, 64) for _ in range(4)]  # reuse freed memory
     assert torch.equal(patches, bank) and len(churn) == 4
+
+
+def test_a_projected_bank_keeps_and_saves_its_full_rows_and_loads_exact():
+    bank, queries = data()
+    projected = MemoryBank(projection=2).fit(bank)
+    exact = MemoryBank().fit(bank)
+    assert torch.equal(projected.patches, bank)
+    assert not torch.allclose(projected.nearest(queries), exact.nearest(queries))  # 2 of its channels only
+    loaded = MemoryBank.from_state_dict(projected.state_dict())  # a search fidelity: never saved with a model
+    assert torch.equal(loaded.nearest(queries), exact.nearest(queries))
+
+
+def test_a_projection_to_as_many_channels_as_the_bank_has_is_exact():
+    bank, queries = data()
+    wide = MemoryBank(projection=bank.shape[1]).fit(bank)
+    assert torch.equal(wide.nearest(queries), MemoryBank().fit(bank).nearest(queries))
+
+
+@pytest.mark.parametrize("projection", [0, -3, 2.5])
+def test_a_bad_projection_is_one_line(projection):
+    with pytest.raises(AutopatchError, match=f"bank projection {projection!r} must be a whole number"):
+        MemoryBank(projection=projection)

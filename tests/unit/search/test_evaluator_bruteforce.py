@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -19,6 +20,7 @@ from autopatch.features.cache import FeatureCache
 from autopatch.metrics import segmentation_metrics
 from autopatch.search.architecture import Architecture
 from autopatch.search.evaluator import PHASES, TrialEvaluator, TrialFailed
+from autopatch.search.fidelity import Fidelity
 from autopatch.segmenter.scoring import PatchScorer
 
 S = 32
@@ -115,8 +117,32 @@ def splits():
     )
 
 
-def _oracle_metrics(split_train: Split, split_scored: Split, block_ids, patch_sizes):
-    """Direct encoder call, explicit pooling/resize, and a loop over queries for the 1-NN."""
+def _fill_by_loops(sparse: np.ndarray, size: tuple[int, int], stride: int) -> np.ndarray:
+    """[n, h, w] values at grid points (stride*i, stride*j) -> [n, *size]: linear between points per axis,
+    the last point held to the edge."""
+
+    def taps(length: int, points: int) -> list[tuple[int, int, float]]:
+        out = []
+        for index in range(length):
+            first = min(index // stride, points - 1)
+            second = min(first + 1, points - 1)
+            out.append((first, second, 0.0 if first == second else index / stride - first))
+        return out
+
+    rows, cols = taps(size[0], sparse.shape[1]), taps(size[1], sparse.shape[2])
+    full = np.zeros((len(sparse), *size))
+    for y, (y0, y1, wy) in enumerate(rows):
+        for x, (x0, x1, wx) in enumerate(cols):
+            top = (1 - wx) * sparse[:, y0, x0] + wx * sparse[:, y0, x1]
+            bottom = (1 - wx) * sparse[:, y1, x0] + wx * sparse[:, y1, x1]
+            full[:, y, x] = (1 - wy) * top + wy * bottom
+    return full
+
+
+def _oracle_metrics(split_train: Split, split_scored: Split, block_ids, patch_sizes, stride=1, dims=None):
+    """Direct encoder call, explicit pooling/resize, and a loop over queries for the 1-NN; with `stride`, only
+    the strided queries, filled in by loops; with `dims`, distances on the bank's leading principal axes
+    (numpy's SVD of the centred bank)."""
     encoder = PoolingEncoder().eval()
 
     def patches(images):
@@ -133,9 +159,15 @@ def _oracle_metrics(split_train: Split, split_scored: Split, block_ids, patch_si
     bank = bank.permute(0, 2, 3, 1).reshape(-1, bank.shape[1])
     query = patches(split_scored.images)
     n, c, h, w = query.shape
-    rows = query.permute(0, 2, 3, 1).reshape(-1, c)
-    nearest = torch.stack([((bank - row) ** 2).sum(1).min() for row in rows])
-    scores = F.interpolate(nearest.view(n, 1, h, w).float(), size=S, mode="bilinear", align_corners=False)[:, 0]
+    sparse = query[:, :, ::stride, ::stride]
+    rows = sparse.permute(0, 2, 3, 1).reshape(-1, c)
+    if dims is not None:
+        mean = bank.mean(0)
+        axes = torch.from_numpy(np.linalg.svd((bank - mean).numpy(), full_matrices=False)[2][:dims].T)
+        bank, rows = (bank - mean) @ axes, (rows - mean) @ axes
+    nearest = torch.stack([((bank - row) ** 2).sum(1).min() for row in rows]).view(n, *sparse.shape[-2:])
+    grid = torch.from_numpy(_fill_by_loops(nearest.numpy(), (h, w), stride))
+    scores = F.interpolate(grid.unsqueeze(1).float(), size=S, mode="bilinear", align_corners=False)[:, 0]
     per_image, labels = scores.amax(dim=(1, 2)).numpy(), split_scored.is_anomalous
     return {
         **segmentation_metrics(scores.numpy(), split_scored.masks.numpy(), split_scored.types),
@@ -157,6 +189,21 @@ def test_metrics_equal_the_brute_force_oracle(splits, blocks, patch_sizes, toler
     assert set(result.metrics) == pixel | image
     for name, value in expected.items():
         assert result.metrics[name] == pytest.approx(float(value), abs=tolerance), name
+
+
+@pytest.mark.parametrize(
+    "blocks, patch_sizes, stride, dims", [((1,), (1,), 2, None), ((1, 2), (3, 2), 3, None), ((1, 2), (3, 2), 1, 4),
+                                          ((1, 2), (1, 3), 2, 6)]
+)  # fmt: skip
+def test_query_stride_and_projection_equal_the_brute_force_oracle(splits, blocks, patch_sizes, stride, dims):
+    fidelity = Fidelity(query_stride=stride, projection=dims)
+    evaluator = TrialEvaluator(splits, fidelity=fidelity, seed=0, cache=FeatureCache(dtype=torch.float32))
+    result = evaluator.evaluate(Architecture(PoolingEncoder.family, {}, blocks, patch_sizes))
+    expected = _oracle_metrics(splits.train, splits.val, blocks, patch_sizes, stride, dims)
+    exact = _oracle_metrics(splits.train, splits.val, blocks, patch_sizes)
+    assert expected["rwap"] != pytest.approx(exact["rwap"], abs=1e-4)  # the fidelity changes what is measured
+    for name, value in expected.items():
+        assert result.metrics[name] == pytest.approx(float(value), abs=1e-4), name
 
 
 def test_default_float16_cache_stays_close_to_the_oracle(splits):
@@ -211,7 +258,9 @@ def _old_partial_bank_metrics(splits, blocks, patch_sizes, fraction, seed):
     [((1,), (3,), 0.3, 0), ((1, 2), (3, 2), 0.3, 3), ((1, 2), (2, 5), 0.3, 1), ((1, 2), (1, 1), 0.05, 7)],
 )
 def test_a_partial_bank_equals_full_patchify_then_the_bank_fraction(splits, blocks, patch_sizes, fraction, seed):
-    evaluator = TrialEvaluator(splits, bank_fraction=fraction, seed=seed, cache=FeatureCache(dtype=torch.float32))
+    evaluator = TrialEvaluator(
+        splits, fidelity=Fidelity(bank_fraction=fraction), seed=seed, cache=FeatureCache(dtype=torch.float32)
+    )
     result = evaluator.evaluate(Architecture(PoolingEncoder.family, {}, blocks, patch_sizes))
     expected, old_bank = _old_partial_bank_metrics(splits, blocks, patch_sizes, fraction, seed)
     for name, value in expected.items():
@@ -231,7 +280,9 @@ def test_nan_features_fail_the_trial(splits):
 def test_a_nan_train_patch_outside_the_kept_rows_still_fails_the_trial(splits):
     kept = set(kept_indices(4 * 8 * 8, 0.05, 2).tolist())
     OneNaNTrainPixelEncoder.row = next(r for r in range(256) if r not in kept)
-    evaluator = TrialEvaluator(splits, bank_fraction=0.05, seed=2, cache=FeatureCache(dtype=torch.float32))
+    evaluator = TrialEvaluator(
+        splits, fidelity=Fidelity(bank_fraction=0.05), seed=2, cache=FeatureCache(dtype=torch.float32)
+    )
     with pytest.raises(TrialFailed, match="NaN"):
         evaluator.evaluate(Architecture(OneNaNTrainPixelEncoder.family, {}, (1,), (1,)))
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
 
 from autopatch.errors import AutopatchError
-from autopatch.search.pareto import front_table, pareto_front, select_trial
+from autopatch.search.pareto import front_table, pareto_front, select_rescored, select_trial
 
 STATES = [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]  # the middle trial failed
 
@@ -82,3 +83,17 @@ def test_front_table_lists_each_trial_once_with_its_numbers():
     assert lines[0].split() == ["trial", "GFLOPs", "rwAP", "imgAUROC", "architecture"]
     assert lines[1].split() == ["0", "0.2500", "0.5000", "0.9375", "efficientnet_lite0", "|", "B1;P1;W24"]
     assert lines[2].split() == ["1", "1.5000", "0.8750", "-", "?"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_select_rescored_takes_the_highest_rescored_value_then_the_fewest_gflops(seed):
+    rng = np.random.default_rng(seed)
+    trials = [optuna.trial.create_trial(values=[float(rng.integers(1, 4)), float(rng.random())]) for _ in range(9)]
+    for number, trial in enumerate(trials):
+        trial.number = number
+    rescored = {t.number: float(rng.integers(0, 3)) / 2 for t in trials}  # ties on purpose
+    best_value = max(rescored.values())
+    tied = [t for t in trials if rescored[t.number] == best_value]
+    cheapest = min(t.values[0] for t in tied)
+    want = next(t for t in tied if t.values[0] == cheapest)  # the first (lowest number) of the cheapest
+    assert select_rescored(trials, rescored).number == want.number

@@ -32,7 +32,7 @@ def splits():
     ids=str,
 )
 def test_trial_metrics_equal_a_fitted_segmenter(splits, arch):
-    evaluator = TrialEvaluator(splits, "cpu", bank_fraction=1.0, cache=FeatureCache(dtype=__import__("torch").float32))
+    evaluator = TrialEvaluator(splits, "cpu", cache=FeatureCache(dtype=__import__("torch").float32))
     trial = evaluator.evaluate(arch).metrics
 
     encoder = create_encoder(arch.encoder, pretrained=True, **arch.encoder_config)

@@ -10,7 +10,7 @@ import optuna
 import pytest
 
 from autopatch.errors import AutopatchError
-from autopatch.search import StudySettings, load_existing_study, open_study
+from autopatch.search import FIDELITIES, StudySettings, load_existing_study, open_study
 from autopatch.search.storage import (
     HeartbeatJournalStorage,
     check_driver,
@@ -112,7 +112,7 @@ def settings(tmp_path: Path, **changes) -> StudySettings:
 
 @pytest.mark.parametrize(("key", "value"), [
     ("space", "ofa"), ("k", 2), ("image_size", 128), ("image_size", "224x560"), ("resize", "keep-aspect"),
-    ("oracle", True),
+    ("oracle", True), ("bank_fraction", 0.1), ("query_stride", 2), ("projection", 64),
 ])  # fmt: skip
 def test_resuming_with_other_settings_is_refused_and_writes_nothing(tmp_path, key, value):
     storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
@@ -191,14 +191,46 @@ def test_a_study_whose_creator_stopped_before_writing_its_settings_is_a_one_line
     assert "never fully written" in one_line(error) and "--study" in one_line(error)
 
 
-def test_a_study_made_before_objectives_existed_resumes_as_rwap(tmp_path):
+def old_study(tmp_path: Path, settings: StudySettings, unknown: tuple[str, ...]) -> optuna.storages.BaseStorage:
+    """A storage holding study 'old' as an older autopatch recorded `settings`: without the `unknown` ones."""
     storage = open_storage(f"sqlite:///{tmp_path / 'old.db'}")
-    settings = StudySettings(data_root=str(tmp_path), category="toy")
     old = optuna.create_study(storage=storage, study_name="old", directions=["minimize", "maximize"])
     for key, value in settings.attrs().items():
-        if key not in ("objective", "folders"):  # what an older autopatch recorded
+        if key not in unknown:
             old.set_user_attr(key, value)
     old.set_user_attr("settings_recorded", True)
+    return storage
+
+
+def test_a_study_made_before_objectives_existed_resumes_as_rwap(tmp_path):
+    settings = StudySettings(data_root=str(tmp_path), category="toy")
+    storage = old_study(tmp_path, settings, ("objective", "folders"))
     assert open_study(settings, "old", storage).study_name == "old"
     with pytest.raises(AutopatchError, match="exists with objective='rwap', not 'image-ap'"):
         open_study(replace(settings, objective="image-ap"), "old", storage)
+
+
+def test_a_study_made_before_query_strides_and_projections_resumes_at_full_fidelity_only(tmp_path):
+    settings = StudySettings(data_root=str(tmp_path), category="toy", bank_fraction=0.1)
+    storage = old_study(tmp_path, settings, ("query_stride", "projection"))
+    assert open_study(settings, "old", storage).study_name == "old"
+    fast = StudySettings.with_fidelity(FIDELITIES["fast"], data_root=str(tmp_path), category="toy")
+    with pytest.raises(AutopatchError) as error:
+        open_study(fast, "old", storage)
+    stride = FIDELITIES["fast"].query_stride
+    assert one_line(error) == (
+        f"study 'old' exists with query_stride=1, not {stride}; pass the same --fidelity to resume it, "
+        "or a new --study name"
+    )
+
+
+@pytest.mark.parametrize(("knobs", "message"), [
+    ({"query_stride": 0}, "--query-stride 0 must be a whole number of at least 1"),
+    ({"projection": 0}, "--projection 0 must be a whole number of at least 1"),
+    ({"bank_fraction": 1.5}, "--bank-fraction"),
+])  # fmt: skip
+def test_a_bad_fidelity_is_one_line_before_anything_is_written(tmp_path, knobs, message):
+    with pytest.raises(AutopatchError) as error:
+        settings(tmp_path, **knobs)
+    assert message in one_line(error)
+    assert not list(tmp_path.iterdir())
