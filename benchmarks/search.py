@@ -4,8 +4,9 @@ The same 30 random `pretrained`-space architectures (optuna RandomSampler, seede
 validation split through the TrialEvaluator code path a study uses:
 
 * `--build-reference` scores each at full fidelity (exact 1-NN, the whole bank, every query) and keeps the
-  values in `benchmarks/reference/` (written after every architecture, so a stopped run resumes where it
-  stopped; hours on a 2-core CPU at 224 px). That file is the reference for later changes.
+  values (GFLOPs and validation metrics) in `benchmarks/reference/` (written after every architecture, so a
+  stopped run resumes where it stopped; ~2 hours on a 2-core CPU at 224 px). That file is the reference for
+  later changes.
 * otherwise each is scored at `--fidelity` (default: the search's default) and timed: median seconds per
   trial and its phases, then Spearman's rho of validation rwAP against the reference over the architectures
   the reference holds, and whether the reference's top 5 are among this fidelity's top 8.
@@ -129,7 +130,7 @@ def main() -> None:
         print(f"[{index + 1}/{len(architectures)}] {str(arch):<75} rwAP {result.metrics['rwap']:.4f} "
               f"in {result.timings['total']:.2f}s", flush=True)
         if args.build_reference:
-            reference["architectures"][str(arch)] = {key: run[key] for key in ("gflops", "metrics", "timings")}
+            reference["architectures"][str(arch)] = {key: run[key] for key in ("gflops", "metrics")}
             args.reference.parent.mkdir(parents=True, exist_ok=True)
             write_text(args.reference, json.dumps(reference, indent=1) + "\n")
     if args.build_reference:

@@ -41,6 +41,7 @@ from autopatch.search import (
     Fidelity,
     SearchSummary,
     StudySettings,
+    best_trial,
     default_space,
     existing_default_storage_url,
     export_trial,
@@ -281,7 +282,8 @@ def export(
     batch_size: int = 32,
     progress: bool = False,
 ) -> ExportResult:
-    """Re-fit a trial ('best' = highest validation rwAP, within `max_gflops`) on the train split with the full
+    """Re-fit a trial ('best' = highest validation objective within `max_gflops`, re-scored exactly when the
+    search queried a stride or a projection: `search.export.best_trial`) on the train split with the full
     bank (or `coreset`, or a random `bank_fraction` of it seeded by the study's seed, as the search keeps),
     both thresholds on val (`normal_fpr` as in `fit`), save the model file `out` and score it on the test split.
 
@@ -295,7 +297,10 @@ def export(
     (True, 19)
     """
     study = study.study if isinstance(study, SearchSummary) else study
-    chosen = select_trial(study.get_trials(deepcopy=False), trial, max_gflops)
+    if str(trial) == "best":
+        chosen = best_trial(study, max_gflops, data_root, device)
+    else:
+        chosen = select_trial(study.get_trials(deepcopy=False), trial, max_gflops)
     return export_trial(
         study, chosen, out, coreset=coreset, bank_fraction=bank_fraction, normal_fpr=normal_fpr, data_root=data_root,
         device=device,

@@ -26,6 +26,7 @@ _EXPORTS = {
     "TrialFailed": "autopatch.search.evaluator",
     "TrialOutcome": "autopatch.search.definition",
     "TrialResult": "autopatch.search.evaluator",
+    "best_trial": "autopatch.search.export",
     "build_encoder": "autopatch.search.architecture",
     "default_space": "autopatch.search.spaces",
     "existing_default_storage_url": "autopatch.search.storage",

@@ -1,8 +1,10 @@
 """Turn a trial of a study into the deployable model file: refit its architecture on the train split.
 
-Search trials may use a random fraction of the bank (fidelity); the exported model always starts from
+Search trials may score at a lower fidelity (`search.fidelity`); the exported model always starts from
 the full train bank (optionally greedy-coreset subsampled), picks its pixel threshold on the validation
 split and reports test-split metrics, so the user sees what the file will do, not what the trial scored.
+`best_trial` re-scores the front exactly when the study used a query stride or a projection, so those never
+decide the pick by themselves.
 """
 
 from __future__ import annotations
@@ -15,12 +17,17 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from autopatch.backbones import create_encoder
-from autopatch.data import FolderDataset, load_splits
+from autopatch.data import FolderDataset, Splits, load_splits
+from autopatch.device import resolve_device
 from autopatch.errors import AutopatchError
 from autopatch.files import check_output_file
 from autopatch.metrics import DEFAULT_NORMAL_FPR
 from autopatch.search.architecture import Architecture
 from autopatch.search.definition import LEGACY_DEFAULTS, recorded_data_source
+from autopatch.search.evaluator import TrialEvaluator
+from autopatch.search.fidelity import Fidelity
+from autopatch.search.names import OBJECTIVES
+from autopatch.search.pareto import pareto_front, select_rescored, select_trial
 from autopatch.segmenter import Segmenter, fit_and_evaluate
 
 
@@ -39,6 +46,44 @@ def trial_architecture(trial: FrozenTrial) -> Architecture:
     if data is None:
         raise AutopatchError(f"trial {trial.number} stores no architecture; it was not written by `autopatch search`")
     return Architecture.from_dict(data)
+
+
+def study_splits(study: optuna.Study, data_root: str | Path | FolderDataset | None = None) -> Splits:
+    """The splits a study was searched on (`data_root` overrides the data it recorded)."""
+    attrs = study.user_attrs
+    root = data_root if data_root is not None else recorded_data_source(attrs["data_root"], attrs.get("folders"))
+    category = None if isinstance(root, FolderDataset) else attrs["category"]
+    return load_splits(
+        root, category, int(attrs["k"]), image_size=attrs["image_size"], oracle=bool(attrs["oracle"]),
+        resize=attrs.get("resize", LEGACY_DEFAULTS["resize"]),
+    )  # fmt: skip
+
+
+def best_trial(
+    study: optuna.Study,
+    max_gflops: float | None = None,
+    data_root: str | Path | FolderDataset | None = None,
+    device: str = "auto",
+) -> FrozenTrial:
+    """'best': the highest validation objective within `max_gflops` (fewest GFLOPs on ties). When the study's
+    trials queried a stride or a projection, every front trial within the budget is first re-scored at full
+    fidelity but for the study's bank fraction (exact 1-NN, every query), and that value decides."""
+    attrs = study.user_attrs
+    trials = study.get_trials(deepcopy=False)
+    stride = int(attrs.get("query_stride", LEGACY_DEFAULTS["query_stride"]))
+    projection = attrs.get("projection", LEGACY_DEFAULTS["projection"])
+    if stride == 1 and projection is None:
+        return select_trial(trials, "best", max_gflops)
+    front = pareto_front(trials, max_gflops)
+    if not front:
+        return select_trial(trials, "best", max_gflops)  # its one-line error
+    evaluator = TrialEvaluator(
+        study_splits(study, data_root), resolve_device(device), fidelity=Fidelity(float(attrs["bank_fraction"])),
+        seed=int(attrs["seed"]), oracle=bool(attrs["oracle"]),
+    )  # fmt: skip
+    metric = OBJECTIVES[attrs.get("objective", LEGACY_DEFAULTS["objective"])]
+    exact = {t.number: evaluator.evaluate(trial_architecture(t)).metrics[metric] for t in front}
+    return select_rescored(front, exact)
 
 
 def export_trial(
@@ -62,12 +107,7 @@ def export_trial(
     check_output_file(out, "model file")
     attrs = study.user_attrs
     arch = trial_architecture(trial)
-    root = data_root if data_root is not None else recorded_data_source(attrs["data_root"], attrs.get("folders"))
-    category = None if isinstance(root, FolderDataset) else attrs["category"]
-    splits = load_splits(
-        root, category, int(attrs["k"]), image_size=attrs["image_size"], oracle=bool(attrs["oracle"]),
-        resize=attrs.get("resize", LEGACY_DEFAULTS["resize"]),
-    )  # fmt: skip
+    splits = study_splits(study, data_root)
     encoder = create_encoder(arch.encoder, pretrained=True, **arch.encoder_config)
     segmenter = Segmenter(
         encoder, arch.block_ids, arch.patch_sizes, splits.image_size, coreset=coreset, bank_fraction=bank_fraction,
