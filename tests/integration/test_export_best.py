@@ -11,7 +11,7 @@ import pytest
 import autopatch
 from autopatch.backbones import create_encoder
 from autopatch.data import load_splits
-from autopatch.search import Fidelity, best_trial
+from autopatch.search import FIDELITIES, Fidelity, best_trial
 from autopatch.search.export import trial_architecture
 from autopatch.search.pareto import objectives, pareto_front, select_trial
 from autopatch.segmenter import Segmenter, fit_on_splits
@@ -48,3 +48,20 @@ def test_best_of_a_study_at_full_query_fidelity_is_its_own_best_value(tmp_path):
                                  out=tmp_path, device="cpu", progress=False)  # fmt: skip
     trials = found.study.get_trials(deepcopy=False)
     assert best_trial(found.study, device="cpu").number == select_trial(trials, "best").number
+
+
+def test_search_and_pareto_say_how_the_trials_were_scored(tmp_path, capsys):
+    from autopatch.cli.main import main
+
+    common = ["--image-size", "64", "--device", "cpu", "--trials", "2"]
+    assert main(["search", str(TOY), "--category", "hazelnut_toy", *common, "--bank-fraction", "0.5",
+                 "--out", str(tmp_path)]) == 0  # fmt: skip
+    fast = FIDELITIES["fast"]
+    said = (f"trials scored at bank fraction 0.5, query stride {fast.query_stride}, projection {fast.projection} "
+            "dims; export --trial best re-scores the front exactly")  # fmt: skip
+    assert said in capsys.readouterr().out.splitlines()
+    assert main(["pareto", "--study", "hazelnut_toy-pretrained-k1-s0", "--runs", str(tmp_path)]) == 0
+    assert said in capsys.readouterr().out.splitlines()
+    assert main(["search", str(TOY), "--category", "hazelnut_toy", *common, "--fidelity", "full", "--study", "exact",
+                 "--out", str(tmp_path)]) == 0  # fmt: skip
+    assert "trials scored at bank fraction 1, query stride 1, projection none" in capsys.readouterr().out.splitlines()

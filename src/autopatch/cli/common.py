@@ -9,7 +9,7 @@ from typing import Any
 
 from autopatch.device import DEVICE_CHOICES
 from autopatch.errors import AutopatchError
-from autopatch.search.fidelity import DEFAULT_FIDELITY, FIDELITIES
+from autopatch.search.fidelity import DEFAULT_FIDELITY, FIDELITIES, Fidelity
 
 METRIC_ROWS = (
     ("rwAP", "rwap"),
@@ -98,13 +98,17 @@ def add_image_size(parser: argparse.ArgumentParser, default: int, resize: bool =
 
 def add_fidelity(parser: argparse.ArgumentParser, bank_fraction_help: str) -> None:
     """--fidelity (how search trials score validation) and --bank-fraction (replaces the fidelity's)."""
-    presets = "; ".join(
-        f"{name}: bank fraction {f.bank_fraction:g}, query stride {f.query_stride}, projection {f.projection or 'none'}"
-        for name, f in FIDELITIES.items()
-    )
+    presets = "; ".join(f"{name}: {fidelity.describe()}" for name, fidelity in FIDELITIES.items())
     parser.add_argument("--fidelity", choices=tuple(FIDELITIES), default=DEFAULT_FIDELITY,
                         help=f"how search trials score validation ({presets})")  # fmt: skip
     parser.add_argument("--bank-fraction", type=float, default=None, help=bank_fraction_help)
+
+
+def print_fidelity(study_attrs: Mapping[str, Any]) -> None:
+    """The line that says how a study's trials were scored, and that `export` re-scores when they were not exact."""
+    fidelity = Fidelity.recorded(dict(study_attrs))
+    note = "" if fidelity.exact else "; export --trial best re-scores the front exactly"
+    print(f"trials scored at {fidelity.describe()}{note}")
 
 
 def add_normal_fpr(parser: argparse.ArgumentParser) -> None:

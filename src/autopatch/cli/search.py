@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autopatch.cli.common import add_data, add_device, add_fidelity, add_image_size, data_source
+from autopatch.cli.common import add_data, add_device, add_fidelity, add_image_size, data_source, print_fidelity
 from autopatch.search.names import OBJECTIVES, SPACE_NAMES
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ def print_summary(summary: SearchSummary) -> None:
     print(f"study {summary.study_name} in {summary.storage_url}: {summary.complete} complete, {summary.failed} failed")
     print(f"Pareto front ({len(summary.front)} trials):")
     print(front_table(summary.front, objective_label(summary.study.user_attrs)))
+    print_fidelity(summary.study.user_attrs)
 
 
 def run(args: argparse.Namespace) -> int:

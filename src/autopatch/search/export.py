@@ -70,15 +70,14 @@ def best_trial(
     fidelity but for the study's bank fraction (exact 1-NN, every query), and that value decides."""
     attrs = study.user_attrs
     trials = study.get_trials(deepcopy=False)
-    stride = int(attrs.get("query_stride", LEGACY_DEFAULTS["query_stride"]))
-    projection = attrs.get("projection", LEGACY_DEFAULTS["projection"])
-    if stride == 1 and projection is None:
+    fidelity = Fidelity.recorded(attrs)
+    if fidelity.exact:
         return select_trial(trials, "best", max_gflops)
     front = pareto_front(trials, max_gflops)
     if not front:
         return select_trial(trials, "best", max_gflops)  # its one-line error
     evaluator = TrialEvaluator(
-        study_splits(study, data_root), resolve_device(device), fidelity=Fidelity(float(attrs["bank_fraction"])),
+        study_splits(study, data_root), resolve_device(device), fidelity=Fidelity(fidelity.bank_fraction),
         seed=int(attrs["seed"]), oracle=bool(attrs["oracle"]),
     )  # fmt: skip
     metric = OBJECTIVES[attrs.get("objective", LEGACY_DEFAULTS["objective"])]

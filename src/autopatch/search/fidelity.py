@@ -42,6 +42,21 @@ class Fidelity:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def exact(self) -> bool:
+        """Every query answered exactly (the bank may still be a fraction)."""
+        return self.query_stride == 1 and self.projection is None
+
+    def describe(self) -> str:
+        projection = "none" if self.projection is None else f"{self.projection} dims"
+        return f"bank fraction {self.bank_fraction:g}, query stride {self.query_stride}, projection {projection}"
+
+    @classmethod
+    def recorded(cls, study_attrs: dict[str, Any]) -> Fidelity:
+        """The fidelity a study's trials were scored at, from its recorded attributes (older ones included)."""
+        knobs = {**LEGACY_FIDELITY, "bank_fraction": 1.0, **study_attrs}
+        return cls(float(knobs["bank_fraction"]), int(knobs["query_stride"]), knobs["projection"])
+
 
 FULL = Fidelity()
 FIDELITIES = {
