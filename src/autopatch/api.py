@@ -339,10 +339,11 @@ def predict(
     return predict_files(model, image_or_dir, out, batch_size=batch_size, progress=progress)
 
 
-def convert(model_file: str | Path, out: str | Path, *, format: str = "onnx") -> Conversion:
+def convert(model_file: str | Path, out: str | Path, *, format: str = "onnx", precision: str = "fp32") -> Conversion:
     """A model file (.pt) as a file for another runtime, with the memory bank and both thresholds inside,
     checked against the torch model before it is kept: `format` 'onnx' (one .onnx file) or 'openvino' (.xml +
-    .bin, fp32). Run it with `load_inferencer(out)` (its runtime only: no torch or faiss on the line PC).
+    .bin); `precision` 'fp16' stores weights and bank in half the bytes (computing in float32). Run it with
+    `load_inferencer(out)` (its runtime only: no torch or faiss on the line PC).
 
     >>> import tempfile
     >>> from pathlib import Path
@@ -357,7 +358,7 @@ def convert(model_file: str | Path, out: str | Path, *, format: str = "onnx") ->
     >>> onnx_model.predict(images).anomaly_maps.shape
     (2, 64, 64)
     """
-    return convert_model(model_file, out, format)
+    return convert_model(model_file, out, format, precision=precision)
 
 
 @dataclass(frozen=True)

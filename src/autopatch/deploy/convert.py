@@ -1,7 +1,11 @@
 """Convert a model file for another runtime: `ScoringGraph` (bank inside) as one ONNX file, or as OpenVINO IR
-(model.xml + model.bin, fp32) converted from that ONNX graph, with the metadata the inferencers read
+(model.xml + model.bin) converted from that ONNX graph, with the metadata the inferencers read
 (`deploy.inference.GraphInfo`). Written atomically, and kept only when its maps on probe images agree with the
-torch model's to MAX_DIFFERENCE of their largest value.
+torch model's to MAX_DIFFERENCE[precision] of their largest value.
+
+`precision` fp16 stores the weights and the memory bank as float16 (half the file) and computes in float32:
+ONNX casts each stored tensor back once when the session starts, OpenVINO decompresses them when it compiles.
+The rounding moves the maps by about 1e-3 of their largest value.
 
 ONNX files are protobufs of at most 2 GB; a bank that does not fit is refused with the fix (a coreset).
 """
@@ -17,6 +21,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,7 +38,9 @@ from autopatch.files import atomic_path, check_output_file
 FORMATS = {"onnx": ".onnx", "openvino": ".xml"}  # format -> the file name ending it is written to
 MAX_BANK_BYTES = int(1.8 * 2**30)  # the 2 GB protobuf limit, less room for the encoder's weights
 PROBE_IMAGES = 4
-MAX_DIFFERENCE = 1e-4  # of the largest map value: a converted file that differs more is not kept
+# of the largest map value, per stored precision: a converted file that differs more is not kept
+MAX_DIFFERENCE = {"fp32": 1e-4, "fp16": 1e-2}
+HALVED_MIN_ELEMENTS = 16  # float tensors this large are stored as float16 at fp16; smaller ones stay float32
 
 
 @dataclass(frozen=True)
@@ -48,11 +55,18 @@ class Conversion:
 
 
 def convert_model(
-    model_file: str | Path, out: str | Path, format: str = "onnx", max_bank_bytes: int = MAX_BANK_BYTES
+    model_file: str | Path,
+    out: str | Path,
+    format: str = "onnx",
+    max_bank_bytes: int = MAX_BANK_BYTES,
+    precision: str = "fp32",
 ) -> Conversion:
-    """`model_file` (.pt) as `out` in `format` ('onnx' -> .onnx, 'openvino' -> .xml + .bin)."""
+    """`model_file` (.pt) as `out` in `format` ('onnx' -> .onnx, 'openvino' -> .xml + .bin), its weights and bank
+    stored in `precision` ('fp32' or 'fp16')."""
     if format not in FORMATS:
         raise AutopatchError(f"--format {format!r} is not supported; use one of {', '.join(FORMATS)}")
+    if precision not in MAX_DIFFERENCE:
+        raise AutopatchError(f"--precision {precision!r} is not supported; use one of {', '.join(MAX_DIFFERENCE)}")
     out = check_output_file(out, f"{format} model")
     if out.suffix.lower() != FORMATS[format]:
         raise AutopatchError(f"--out {out} must end in {FORMATS[format]} for --format {format}")
@@ -65,18 +79,18 @@ def convert_model(
             f"the memory bank of {model_file} ({rows} x {dims} floats, {rows * dims * 4 / 2**30:.2f} GiB) does not "
             f"fit ONNX's 2 GB file limit; re-create the model with a smaller bank (e.g. `--coreset 0.1`)"
         )
-    graph, metadata = ScoringGraph(segmenter), GraphInfo.write(segmenter)
+    graph, metadata = ScoringGraph(segmenter), {**GraphInfo.write(segmenter), "precision": precision}
     if format == "onnx":
         with atomic_path(out) as tmp:
-            _write_onnx(graph, tmp, metadata)
-            difference = _checked_difference(reference, OnnxInferencer(tmp), format)
+            _write_onnx(graph, tmp, metadata, halve=precision == "fp16")
+            difference = _checked_difference(reference, OnnxInferencer(tmp), format, precision)
         size = out.stat().st_size
     else:
         with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.stem}.partial") as folder:
             onnx_file, xml = Path(folder) / "graph.onnx", Path(folder) / out.name
             _write_onnx(graph, onnx_file, metadata)
-            _write_openvino(onnx_file, xml, metadata)
-            difference = _checked_difference(reference, OpenvinoInferencer(xml), format)
+            _write_openvino(onnx_file, xml, metadata, compress=precision == "fp16")
+            difference = _checked_difference(reference, OpenvinoInferencer(xml), format, precision)
             os.replace(xml.with_suffix(".bin"), out.with_suffix(".bin"))
             os.replace(xml, out)
         size = out.stat().st_size + out.with_suffix(".bin").stat().st_size
@@ -96,7 +110,7 @@ def _require_converter(format: str) -> None:
             raise AutopatchError(f"converting to OpenVINO needs it: {OPENVINO_HINT}") from None
 
 
-def _write_onnx(graph: ScoringGraph, path: Path, metadata: dict[str, str]) -> None:
+def _write_onnx(graph: ScoringGraph, path: Path, metadata: dict[str, str], halve: bool = False) -> None:
     import onnx
 
     with _quiet_exporter():
@@ -107,16 +121,37 @@ def _write_onnx(graph: ScoringGraph, path: Path, metadata: dict[str, str]) -> No
         )  # fmt: skip
     proto = onnx.load(str(path))
     onnx.helper.set_model_props(proto, metadata)
+    if halve:
+        _store_as_float16(proto.graph)
     onnx.save(proto, str(path))
 
 
-def _write_openvino(onnx_file: Path, xml: Path, metadata: dict[str, str]) -> None:
+def _store_as_float16(graph: Any) -> None:
+    """Every float32 constant of at least HALVED_MIN_ELEMENTS elements stored as float16 under `<name>_fp16`,
+    and a Cast back to float32 under its own name put first, so every node still reads float32."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    kept, casts = [], []
+    for tensor in graph.initializer:
+        if tensor.data_type == TensorProto.FLOAT and int(np.prod(tensor.dims)) >= HALVED_MIN_ELEMENTS:
+            half = numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float16), f"{tensor.name}_fp16")
+            kept.append(half)
+            casts.append(helper.make_node("Cast", [half.name], [tensor.name], to=TensorProto.FLOAT))
+        else:
+            kept.append(tensor)
+    nodes = [*casts, *graph.node]
+    del graph.initializer[:], graph.node[:]
+    graph.initializer.extend(kept)
+    graph.node.extend(nodes)
+
+
+def _write_openvino(onnx_file: Path, xml: Path, metadata: dict[str, str], compress: bool = False) -> None:
     import openvino
 
     model = openvino.convert_model(str(onnx_file))
     for key, value in metadata.items():
         model.set_rt_info(value, [RT_INFO_KEY, key])
-    openvino.save_model(model, str(xml), compress_to_fp16=False)
+    openvino.save_model(model, str(xml), compress_to_fp16=compress)
 
 
 @contextlib.contextmanager
@@ -133,17 +168,18 @@ def _quiet_exporter() -> Iterator[None]:
         logger.setLevel(level)
 
 
-def _checked_difference(reference: TorchInferencer, converted: Inferencer, format: str) -> float:
+def _checked_difference(reference: TorchInferencer, converted: Inferencer, format: str, precision: str) -> float:
     """The largest difference of the maps on probe images, relative to the largest map value; above
-    MAX_DIFFERENCE the conversion stops and nothing is kept."""
+    MAX_DIFFERENCE[precision] the conversion stops and nothing is kept."""
     shape = (PROBE_IMAGES, *reference.image_size, 3)
     probes = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     want, got = reference.predict(probes).anomaly_maps, converted.predict(probes).anomaly_maps
     difference = float(np.abs(got - want).max() / max(float(np.abs(want).max()), 1e-12))
-    if not difference <= MAX_DIFFERENCE:
+    limit = MAX_DIFFERENCE[precision]
+    if not difference <= limit:
         raise AutopatchError(
-            f"the {format} model's anomaly maps differ from the torch model's by {difference:.1e} of their largest "
-            f"value on probe images (limit {MAX_DIFFERENCE:.0e}), so it was not written; convert to the other "
-            "format or report this"
+            f"the {format} {precision} model's anomaly maps differ from the torch model's by {difference:.1e} of "
+            f"their largest value on probe images (limit {limit:.0e}), so it was not written; convert to the other "
+            "format or precision, or report this"
         )
     return difference

@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+import autopatch
 import autopatch.deploy.convert as converting
 from autopatch.backbones import create_encoder
 from autopatch.cli.main import main
@@ -146,10 +147,35 @@ def test_bad_inputs_are_one_line_errors(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("fmt", ["onnx", "openvino"])
 def test_a_conversion_that_disagrees_with_torch_is_not_kept(tmp_path, monkeypatch, fmt):
-    monkeypatch.setattr(converting, "MAX_DIFFERENCE", -1.0)  # any difference, even 0, is too much
-    with pytest.raises(AutopatchError, match=f"the {fmt} model's anomaly maps differ .* so it was not written"):
+    monkeypatch.setitem(converting.MAX_DIFFERENCE, "fp32", -1.0)  # any difference, even 0, is too much
+    with pytest.raises(AutopatchError, match=f"the {fmt} fp32 model's anomaly maps differ .* so it was not written"):
         convert_model(fitted(tmp_path), tmp_path / f"m{SUFFIX[fmt]}", fmt)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["onnx", "openvino"])
+def test_fp16_stores_half_the_bytes_and_stays_within_its_limit_of_the_torch_model(tmp_path, fmt):
+    # pretrained weights: a random encoder's features are so small that float16 rounds them to subnormals
+    toy = Path(__file__).resolve().parents[3] / "examples" / "data" / "hazelnut_toy"
+    model = tmp_path / "model.pt"
+    autopatch.fit(toy, "hazelnut_toy", "efficientnet_lite0", [4, 10], [3, 3], image_size=SIZE, device="cpu", out=model)
+    full = convert_model(model, tmp_path / f"full{SUFFIX[fmt]}", fmt)
+    half = convert_model(model, tmp_path / f"half{SUFFIX[fmt]}", fmt, precision="fp16")
+    assert 0.45 < half.size_bytes / full.size_bytes < 0.6
+    converted = load_inferencer(half.path)
+    assert converted.metadata == Segmenter.load(model).metadata and converted.image_threshold is not None
+    batch = images(4, seed=7)
+    want = Segmenter.load(model).predict(torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()).numpy()
+    got, stored_fp32 = converted.predict(batch).anomaly_maps, load_inferencer(full.path).predict(batch).anomaly_maps
+    largest = float(want.max())
+    assert np.abs(got - want).max() <= converting.MAX_DIFFERENCE["fp16"] * largest
+    assert np.abs(got - want).max() > 10 * np.abs(stored_fp32 - want).max()  # it is rounded: not the fp32 file
+
+
+def test_an_unknown_precision_is_one_line(tmp_path):
+    with pytest.raises(AutopatchError, match="--precision 'int8' is not supported; use one of fp32, fp16"):
+        convert_model(tmp_path / "model.pt", tmp_path / "m.onnx", precision="int8")
 
 
 def test_a_model_without_an_image_threshold_is_refused(tmp_path):
