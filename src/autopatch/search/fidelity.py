@@ -61,7 +61,7 @@ class Fidelity:
 FULL = Fidelity()
 FIDELITIES = {
     "full": FULL,
-    "fast": Fidelity(bank_fraction=0.1, query_stride=2, projection=64),
+    "fast": Fidelity(bank_fraction=0.1, query_stride=2, projection=32),
 }
 DEFAULT_FIDELITY = "fast"
 LEGACY_FIDELITY = {"query_stride": 1, "projection": None}  # what a study made before these knobs existed used
