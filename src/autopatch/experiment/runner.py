@@ -127,7 +127,10 @@ class ExperimentRunner:
             study = self._study(dataset, spec)
             trials = study.get_trials(deepcopy=False)
             front = pareto_front(trials)
-            refits = {t.number: self._refit(dataset, spec, study.study_name, t) for t in front}
+            # Figure 3 needs the chosen trial's test maps, and the pick needs every front trial's re-fit first:
+            # the figure's search keeps the maps of its whole front, so no re-fit runs twice
+            keep_scores = spec == figure_search
+            refits = {t.number: self._refit(dataset, spec, study.study_name, t, keep_scores) for t in front}
             exact = {number: refit["val_metrics"]["rwap"] for number, refit in refits.items()}
             chosen = {BEST: select_rescored(front, exact)}
             if s.max_gflops is not None:
@@ -136,9 +139,6 @@ class ExperimentRunner:
                     chosen[BUDGET] = select_rescored(within, exact)
                 else:
                     self.log(f"[{dataset.label}] {study.study_name}: no trial within {s.max_gflops:g} GFLOPs")
-            if spec == figure_search:  # Figure 3 needs the chosen trial's test maps
-                best = chosen[BEST]
-                refits[best.number] = self._refit(dataset, spec, study.study_name, best, keep_scores=True)
             for trial in front:
                 payload = refits[trial.number]
                 outputs.results.fronts.append(
