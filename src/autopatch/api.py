@@ -25,7 +25,9 @@ import torch
 import autopatch
 from autopatch.backbones import create_encoder
 from autopatch.baselines import BaselineResult, run_baseline
-from autopatch.data import FolderDataset, data_fingerprint, has_masks, load_splits
+from autopatch.data import FolderDataset, data_fingerprint, has_masks, load_images, load_splits
+from autopatch.data.splits import discover
+from autopatch.data.synthetic import MIX, SOURCE_IMAGES, make_synthetic
 from autopatch.deploy.convert import Conversion, convert_model
 from autopatch.deploy.inference import Inferencer, TorchInferencer
 from autopatch.deploy.prediction import PredictionReport, predict_files
@@ -35,6 +37,7 @@ from autopatch.experiment import ExperimentOutputs, ExperimentSettings, run_expe
 from autopatch.files import check_output_file, check_output_folder, write_text
 from autopatch.metrics import DEFAULT_NORMAL_FPR
 from autopatch.report.pareto_plot import save_pareto_plot
+from autopatch.report.synthetic import save_synthetic_grid
 from autopatch.search import (
     DEFAULT_FIDELITY,
     ExportResult,
@@ -80,6 +83,7 @@ __all__ = [
     "run_baseline",
     "run_experiment",
     "run_search",
+    "synthetic_preview",
 ]
 
 DEMO_CATEGORY = "hazelnut_toy"
@@ -282,8 +286,9 @@ def export(
     batch_size: int = 32,
     progress: bool = False,
 ) -> ExportResult:
-    """Re-fit a trial ('best' = highest validation objective within `max_gflops`, re-scored exactly when the
-    search queried a stride or a projection: `search.export.best_trial`) on the train split with the full
+    """Re-fit a trial ('best' = highest validation objective within `max_gflops` unless a default architecture
+    lies within one bootstrap standard error of it, re-scored exactly when the search queried a stride or a
+    projection: `search.export.best_trial`) on the train split with the full
     bank (or `coreset`, or a random `bank_fraction` of it seeded by the study's seed, as the search keeps),
     both thresholds on val (`normal_fpr` as in `fit`), save the model file `out` and score it on the test split.
 
@@ -413,7 +418,7 @@ def demo(
     plot = save_pareto_plot(trials_done, out / "pareto.png", title=f"{DEMO_CATEGORY}: {summary.complete} trials")
     log(f"Pareto plot {plot}")
 
-    log("[2/4] export the best trial (highest validation rwAP), refit on the train split")
+    log("[2/4] export the best trial (highest validation rwAP, or a default within one standard error), refit on train")
     result = export(summary, out / "model.pt", device=device, progress=True)
     if on_export is not None:
         on_export(result)
@@ -433,3 +438,31 @@ def demo(
         log(f"  test/{folder.name}: {len(report.predictions)} images, {report.ng} NG ({report.csv})")
     log(f"{written} heatmap PNGs in {heatmaps}")
     return DemoResult(out, summary, plot, result, evaluation, heatmaps, written)
+
+
+def synthetic_preview(
+    data_root: str | Path | FolderDataset,
+    category: str | None = None,
+    *,
+    count: int = 16,
+    kind: str = MIX,
+    seed: int = 0,
+    image_size: int | str = 224,
+    out: str | Path = "synthetic.png",
+) -> Path:
+    """Write a PNG of `count` synthetic anomalies of `kind` (`data.synthetic`: draem, cutpaste, nsa or mix), made
+    from the last 8 train normals of the data, each as image, mask and outline: how the generator treats the
+    user's parts, to judge before a search relies on it.
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> grid = autopatch.synthetic_preview(autopatch.demo_data_root(), "hazelnut_toy", count=3, image_size=64,
+    ...                                    out=Path(tempfile.mkdtemp()) / "grid.png")
+    >>> grid.suffix, grid.stat().st_size > 1000
+    ('.png', True)
+    """
+    check_output_file(out, "synthetic anomaly picture")
+    normals = discover(data_root, category).train_good[-SOURCE_IMAGES:]
+    images = load_images(normals, image_size).permute(0, 2, 3, 1).numpy()
+    made = make_synthetic(images, count, kind, seed)
+    return save_synthetic_grid(made.images, made.masks, made.kinds, out)

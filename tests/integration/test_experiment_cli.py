@@ -19,7 +19,7 @@ TOY_ROOT = Path(__file__).resolve().parents[2] / "examples" / "data" / "hazelnut
 CATEGORY = "hazelnut_toy"
 ROWS_PER_TYPE = 2
 CELL_PX, HEADER_PX = 180, 30  # save_qualitative: 1.8 in per row + 0.3 in, at 100 dpi
-TRIALS, IMAGE_SIZE = 3, 64
+TRIALS, IMAGE_SIZE = 5, 64  # three default architectures, then two sampled
 
 
 def command(out: Path) -> list[str]:
@@ -97,11 +97,25 @@ def test_qualitative_figure_has_one_row_per_chosen_image(experiment_dir: Path) -
     assert {p["method"] for p in results["fronts"]} == {"k=1", "Test'"}
 
 
+def test_picks_follow_the_noise_rule_and_test_prime_takes_its_best_front_trial(experiment_dir: Path) -> None:
+    results = json.loads((experiment_dir / "results.json").read_text(encoding="utf-8"))
+    records = results["records"]
+    for seed in (0, 1):
+        ours = {r["selection"]: r for r in records if r["method"] == "k=1" and r["seed"] == seed}
+        defaults = [r for r in records if r["method"] == "k=1" and r["seed"] == seed and r["selection"] == "default"]
+        assert len(defaults) == 3  # one per encoder of the pretrained space, each re-fitted
+        # the pick is the front's highest validation value, or a default kept within one standard error
+        assert ours["best"]["trial"] in {ours["highest"]["trial"], *(r["trial"] for r in defaults)}
+        oracle = next(r for r in records if r["method"] == "Test'" and r["seed"] == seed and r["selection"] == "best")
+        front = [p["test_rwap"] for p in results["fronts"] if p["method"] == "Test'" and p["seed"] == seed]
+        assert oracle["metrics"]["rwap"] == max(front)
+
+
 def test_rerun_reuses_studies_and_refits(experiment_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     assert main(command(experiment_dir)) == 0
     printed = capsys.readouterr().out
-    assert printed.count("reusing 3 complete trials") == 4  # 2 seeds x (k=1, Test')
+    assert printed.count(f"reusing {TRIALS} complete trials") == 4  # 2 seeds x (k=1, Test')
     assert "refit " not in printed and "baseline PatchCore" not in printed
 
 

@@ -7,7 +7,7 @@ from autopatch.backbones import (  # noqa: F401 (register)
     ofa,
     wide_resnet,
 )
-from autopatch.backbones.base import IMAGENET_MEAN, IMAGENET_STD, BlockInfo, Encoder
+from autopatch.backbones.base import IMAGENET_MEAN, IMAGENET_STD, BlockInfo, Encoder, patchcore_blocks
 from autopatch.backbones.ofa import OFA_LAYOUT, SupernetPool
 from autopatch.backbones.registry import (
     create_encoder,
@@ -27,6 +27,7 @@ __all__ = [
     "create_encoder",
     "is_pretrained_available",
     "list_encoders",
+    "patchcore_blocks",
     "pretrained_checkpoint",
     "register_encoder",
 ]

@@ -15,6 +15,7 @@ from autopatch.errors import AutopatchError
 # torchvision's ImageNet normalisation (on [0, 1] pixels), shared by every family trained with it
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+PATCHCORE_STRIDES = (8, 16)  # PatchCore's feature levels: WRN-50-2 layer2 and layer3
 
 
 @dataclass(frozen=True)
@@ -74,3 +75,18 @@ class Encoder(nn.Module, ABC):
         mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
         std = torch.tensor(self.std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
         return x.sub_(mean).div_(std)
+
+
+def patchcore_blocks(blocks: Sequence[BlockInfo], family: str) -> tuple[int, int]:
+    """PatchCore's choice on any encoder: the last block of the stride-8 and of the stride-16 stage
+    (WRN-50-2: layer2, layer3; EfficientNet-Lite0: blocks 4 and 10)."""
+    chosen = []
+    for stride in PATCHCORE_STRIDES:
+        ids = [info.id for info in blocks if info.stride == stride]
+        if not ids:
+            strides = sorted({info.stride for info in blocks})
+            raise AutopatchError(
+                f"{family} has no stride-{stride} block (strides {strides}); pass --layers with two block ids"
+            )
+        chosen.append(ids[-1])
+    return chosen[0], chosen[1]

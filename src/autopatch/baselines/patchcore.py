@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from autopatch.backbones import Encoder, create_encoder
+from autopatch.backbones import Encoder, create_encoder, patchcore_blocks
 from autopatch.data import FolderDataset, ImageSize, load_splits
 from autopatch.errors import AutopatchError
 from autopatch.features.aggregation import NEIGHBOURHOOD, PRETRAIN_DIM, TARGET_DIM, PatchCoreEmbedding
@@ -28,21 +28,11 @@ from autopatch.segmenter import Segmenter, fit_and_evaluate
 
 SMOOTHING_SIGMA = 4.0
 DEFAULT_CORESET = 0.1
-DEFAULT_STRIDES = (8, 16)
 
 
 def default_layers(encoder: Encoder) -> tuple[int, int]:
     """The last block of the stride-8 and of the stride-16 stage (WRN-50-2: layer2, layer3)."""
-    chosen = []
-    for stride in DEFAULT_STRIDES:
-        ids = [info.id for info in encoder.blocks if info.stride == stride]
-        if not ids:
-            strides = sorted({info.stride for info in encoder.blocks})
-            raise AutopatchError(
-                f"{encoder.family} has no stride-{stride} block (strides {strides}); pass --layers with two block ids"
-            )
-        chosen.append(ids[-1])
-    return chosen[0], chosen[1]
+    return patchcore_blocks(encoder.blocks, encoder.family)
 
 
 def build_patchcore(

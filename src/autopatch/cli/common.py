@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autopatch.device import DEVICE_CHOICES
 from autopatch.errors import AutopatchError
 from autopatch.search.fidelity import DEFAULT_FIDELITY, FIDELITIES, Fidelity
+
+if TYPE_CHECKING:
+    import optuna
+    from optuna.trial import FrozenTrial
 
 METRIC_ROWS = (
     ("rwAP", "rwap"),
@@ -104,11 +108,23 @@ def add_fidelity(parser: argparse.ArgumentParser, bank_fraction_help: str) -> No
     parser.add_argument("--bank-fraction", type=float, default=None, help=bank_fraction_help)
 
 
-def print_fidelity(study_attrs: Mapping[str, Any]) -> None:
-    """The line that says how a study's trials were scored, and that `export` re-scores when they were not exact."""
-    fidelity = Fidelity.recorded(dict(study_attrs))
+def print_front(study: optuna.Study, trials: Sequence[FrozenTrial], max_gflops: float | None = None) -> None:
+    """What `search` and `pareto` print of a study: its front and default architectures, how its trials were
+    scored (and that `export` re-scores when they were not exact), and how noisy its validation is."""
+    from autopatch.search import candidates, front_table, noise_summary, pareto_front
+    from autopatch.search.names import objective_label, objective_metric
+
+    attrs = study.user_attrs
+    label, metric = objective_label(attrs), objective_metric(attrs)
+    front = pareto_front(trials, max_gflops)
+    print(f"Pareto front ({len(front)} of {len(trials)} trials; * a default architecture, listed when off the front):")
+    print(front_table(candidates(trials, max_gflops), label, metric))
+    fidelity = Fidelity.recorded(dict(attrs))
     note = "" if fidelity.exact else "; export --trial best re-scores the front exactly"
     print(f"trials scored at {fidelity.describe()}{note}")
+    noise = noise_summary(front, metric, label)
+    if noise is not None:
+        print(noise)
 
 
 def add_normal_fpr(parser: argparse.ArgumentParser) -> None:

@@ -18,7 +18,8 @@ from autopatch.errors import AutopatchError, AutopatchWarning
 # Each module registers one sub-command through `register(subparsers)`; its handler is `args.run(args)`. The
 # modules import the API inside `run`, so `--help` loads neither torch nor optuna.
 COMMAND_MODULES: list[str] = [
-    "fit", "evaluate", "predict", "convert", "search", "pareto", "export", "demo", "baseline", "experiment"
+    "fit", "evaluate", "predict", "convert", "search", "pareto", "export", "demo", "baseline", "experiment",
+    "synthetic",
 ]  # fmt: skip
 
 

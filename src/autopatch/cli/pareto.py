@@ -28,18 +28,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from autopatch.api import load_study
-    from autopatch.cli.common import print_fidelity
+    from autopatch.cli.common import print_front
     from autopatch.report.pareto_plot import save_pareto_plot
-    from autopatch.search import front_table, pareto_front
     from autopatch.search.names import objective_label
 
     study = load_study(args.study, storage=args.storage, runs=args.runs)
     trials = study.get_trials(deepcopy=False)
-    front = pareto_front(trials, args.max_gflops)
-    print(f"study {study.study_name}: {len(front)} Pareto-optimal of {len(trials)} trials")
+    print(f"study {study.study_name}")
+    print_front(study, trials, args.max_gflops)
     label = objective_label(study.user_attrs)
-    print(front_table(front, label))
-    print_fidelity(study.user_attrs)
     if args.plot is not None:
         path = save_pareto_plot(trials, args.plot, title=study.study_name, max_gflops=args.max_gflops, objective=label)
         print(f"plot {path}")

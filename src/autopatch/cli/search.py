@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autopatch.cli.common import add_data, add_device, add_fidelity, add_image_size, data_source, print_fidelity
+from autopatch.cli.common import add_data, add_device, add_fidelity, add_image_size, data_source, print_front
 from autopatch.search.names import OBJECTIVES, SPACE_NAMES
 
 if TYPE_CHECKING:
@@ -44,13 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def print_summary(summary: SearchSummary) -> None:
-    from autopatch.search import front_table
-    from autopatch.search.names import objective_label
-
     print(f"study {summary.study_name} in {summary.storage_url}: {summary.complete} complete, {summary.failed} failed")
-    print(f"Pareto front ({len(summary.front)} trials):")
-    print(front_table(summary.front, objective_label(summary.study.user_attrs)))
-    print_fidelity(summary.study.user_attrs)
+    study = summary.study
+    print_front(study, study.get_trials(deepcopy=False), study.user_attrs.get("max_gflops"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,6 +18,8 @@ ORACLE = "Test'"
 BASELINE = "baseline"
 BEST = "best"
 BUDGET = "budget"
+HIGHEST = "highest"  # the front's highest validation rwAP, the pick before the noise was in view
+DEFAULT = "default"  # one of the space's default architectures (every search scores them first)
 
 
 def method_name(k: int) -> str:
@@ -28,7 +30,8 @@ def method_name(k: int) -> str:
 @dataclass(frozen=True)
 class RunRecord:
     """dataset: table row label; method: 'k=1'.. / "Test'" / 'baseline'; seed: the search's seed (None for
-    the baseline); selection: 'best' (highest val rwAP), 'budget' (best within --max-gflops) or 'baseline';
+    the baseline); selection: 'best' (the pick: `search.pareto.select_within_noise`), 'budget' (the same within
+    --max-gflops), 'highest' (the front's highest val rwAP), 'default' (a default architecture) or 'baseline';
     metrics: test-split rwap, ap, auroc, pauroc_0.3, aupro_0.3 (fractions, not %)."""
 
     dataset: str

@@ -1,11 +1,15 @@
 """The paper's §5 experiment as one resumable run: searches, re-fits on the test split, baseline, tables, figures.
 
 Per dataset (a root + category): one search per (k, seed) on the validation split and one Test' (oracle)
-search per seed; every trial of each search's validation Pareto front is re-fitted exactly on the train
-split (thresholds on that k's validation split, which it also re-scores) and scored on the shared test split.
-The chosen trial is the front's highest validation rwAP as re-scored by its re-fit (and the same within
---max-gflops), so the search's fidelity only decides the candidates, never the pick; the test scores give
-Figure 2's test fronts. The baseline is fitted once per dataset on the same splits.
+search per seed; every trial of each search's validation Pareto front, and every default architecture the
+search scored first, is re-fitted exactly on the train split (thresholds on that k's validation split, which
+it also re-scores, with bootstrap standard errors) and scored on the shared test split. The chosen trial
+('best', and the same within --max-gflops) is `search.pareto.select_within_noise` of those re-scored values:
+the highest validation rwAP unless a default architecture lies within one standard error of it. So the
+search's fidelity only decides the candidates, never the pick. Test', the upper bound, picks its front trial
+with the highest exact test rwAP. The front's highest re-scored value ('highest',
+the pick before the noise was in view) and each default are recorded beside it; the test scores of the front
+give Figure 2's test fronts. The baseline is fitted once per dataset on the same splits.
 
 The searches run at `fidelity` (`search.fidelity`); `bank_fraction`, when given, applies to the searches and
 the re-fits alike (same seed), else the re-fits keep the whole bank (the deployable `export` model's
@@ -46,6 +50,8 @@ from autopatch.experiment.records import (
     BASELINE,
     BEST,
     BUDGET,
+    DEFAULT,
+    HIGHEST,
     METRIC_KEYS,
     ORACLE,
     ExperimentResults,
@@ -56,12 +62,13 @@ from autopatch.experiment.records import (
 from autopatch.experiment.settings import ExperimentSettings, SearchSpec
 from autopatch.experiment.tables import write_tables
 from autopatch.files import atomic_path, write_text
+from autopatch.metrics import SE_SUFFIX
 from autopatch.report.figures import QualitativeLayout
 from autopatch.report.pareto_plot import save_pareto_plot
 from autopatch.search.architecture import Architecture
-from autopatch.search.definition import StudySettings, folder_strings, open_study
+from autopatch.search.definition import DEFAULT_ATTR, StudySettings, folder_strings, open_study
 from autopatch.search.export import trial_architecture
-from autopatch.search.pareto import objectives, pareto_front, select_rescored
+from autopatch.search.pareto import candidates, objectives, pareto_front, select_within_noise
 from autopatch.search.storage import default_storage_url, open_storage
 from autopatch.search.study import run_study
 from autopatch.segmenter import Segmenter, fit_and_evaluate
@@ -127,16 +134,24 @@ class ExperimentRunner:
             study = self._study(dataset, spec)
             trials = study.get_trials(deepcopy=False)
             front = pareto_front(trials)
-            # Figure 3 needs the chosen trial's test maps, and the pick needs every front trial's re-fit first:
-            # the figure's search keeps the maps of its whole front, so no re-fit runs twice
+            choices = front if spec.oracle else candidates(trials)
+            # Figure 3 needs the chosen trial's test maps, and the pick needs every candidate's re-fit first:
+            # the figure's search keeps the maps of all its candidates, so no re-fit runs twice
             keep_scores = spec == figure_search
-            refits = {t.number: self._refit(dataset, spec, study.study_name, t, keep_scores) for t in front}
-            exact = {number: refit["val_metrics"]["rwap"] for number, refit in refits.items()}
-            chosen = {BEST: select_rescored(front, exact)}
+            refits = {t.number: self._refit(dataset, spec, study.study_name, t, keep_scores) for t in choices}
+            # Test' is the upper bound: its front trial with the best exact test rwAP, noise and defaults aside
+            scored = "metrics" if spec.oracle else "val_metrics"
+            exact = {number: refit[scored]["rwap"] for number, refit in refits.items()}
+            errors = {number: refit[scored].get("rwap" + SE_SUFFIX) for number, refit in refits.items()}
+            defaults = [] if spec.oracle else [t for t in choices if t.user_attrs.get(DEFAULT_ATTR)]
+            numbers = [t.number for t in defaults]
+            chosen = {BEST: select_within_noise(choices, exact, errors, numbers)}
+            if not spec.oracle:
+                chosen[HIGHEST] = select_within_noise(front, exact)
             if s.max_gflops is not None:
-                within = [t for t in front if objectives(t)[0] <= s.max_gflops]
+                within = [t for t in choices if objectives(t)[0] <= s.max_gflops]
                 if within:
-                    chosen[BUDGET] = select_rescored(within, exact)
+                    chosen[BUDGET] = select_within_noise(within, exact, errors, numbers)
                 else:
                     self.log(f"[{dataset.label}] {study.study_name}: no trial within {s.max_gflops:g} GFLOPs")
             for trial in front:
@@ -145,7 +160,7 @@ class ExperimentRunner:
                     FrontPoint(dataset.label, spec.method, spec.seed, trial.number, objectives(trial)[0],
                                objectives(trial)[1], payload["metrics"]["rwap"])
                 )  # fmt: skip
-            for selection, trial in chosen.items():
+            for selection, trial in [*chosen.items(), *((DEFAULT, t) for t in defaults)]:
                 payload = refits[trial.number]
                 outputs.results.records.append(
                     RunRecord(dataset.label, spec.method, spec.seed, selection, payload["architecture"],
@@ -235,11 +250,11 @@ class ExperimentRunner:
         self, dataset: Dataset, spec: SearchSpec, study_name: str, trial: FrozenTrial, keep_scores: bool = False
     ) -> dict[str, Any]:
         """Validation and test results of `trial`'s architecture re-fitted exactly on the train split (cached;
-        a cached result from before validation metrics were kept is re-fitted)."""
+        a cached result from before validation metrics and their standard errors were kept is re-fitted)."""
         arch = trial_architecture(trial)
         name, key = self._refit_entry(dataset, spec, trial)
         cached = self.cache.load(name, key)
-        fresh = cached is not None and "val_metrics" in cached
+        fresh = cached is not None and any(key.endswith(SE_SUFFIX) for key in cached.get("val_metrics", {}))
         if fresh and (not keep_scores or self.cache.scores_path(name).is_file()):
             return cached
         self.log(f"[{dataset.label}] refit {study_name} trial {trial.number}: {arch}")

@@ -6,6 +6,8 @@
   method with its rank among the methods of that dataset (1 = best; ties share the best rank), showing where
   metrics disagree.
 - Table 6-style (`architecture_table`): every chosen architecture in the paper's notation.
+- `selection_table`: how each k's pick holds on test beside the front's highest validation rwAP (the pick
+  before the noise was in view), the best default architecture of the same search, Test' and the baseline.
 
 Spread is the sample standard deviation (n - 1) over seeds; one value prints without "±". The `mean`
 row averages the datasets per seed first and then takes mean ± std over the seeds every dataset has, so
@@ -25,8 +27,11 @@ from autopatch.experiment.records import (
     BASELINE,
     BEST,
     BUDGET,
+    DEFAULT,
+    HIGHEST,
     METRIC_KEYS,
     METRIC_LABELS,
+    ORACLE,
     ExperimentResults,
     RunRecord,
 )
@@ -141,7 +146,8 @@ def rwap_gflops_table(results: ExperimentResults, selection: str = BEST, title: 
                 csv_rows.append([dataset, column, len(scores), score_mean, score_std, cost_mean, cost_std])
         rows.append(row)
     return Table(
-        title=title or "Test rwAP (%) and encoder GFLOPs of the highest-validation-rwAP trial, mean ± std over seeds",
+        title=title or "Test rwAP (%) and encoder GFLOPs of the chosen trial (highest validation rwAP, or a default "
+        "architecture within one standard error of it), mean ± std over seeds",
         header=header,
         rows=rows,
         csv_header=["dataset", "method", "n", "rwap_pct_mean", "rwap_pct_std", "gflops_mean", "gflops_std"],
@@ -199,7 +205,7 @@ def architecture_table(results: ExperimentResults) -> Table:
     order = {method: i for i, method in enumerate(_columns(results))}
     dataset_order = {d: i for i, d in enumerate(results.datasets)}
     records = sorted(
-        results.records,
+        (r for r in results.records if r.selection in (BEST, BUDGET, BASELINE)),
         key=lambda r: (dataset_order[r.dataset], order.get(r.method, len(order)), r.seed or 0, r.selection),
     )
     header = ["dataset", "method", "seed", "selection", "trial", "GFLOPs", "val rwAP %", "test rwAP %", "architecture"]
@@ -218,6 +224,44 @@ def architecture_table(results: ExperimentResults) -> Table:
         csv_header=["dataset", "method", "seed", "selection", "trial", "gflops", "val_rwap_pct", "test_rwap_pct",
                     "architecture"],  # fmt: skip
         csv_rows=csv_rows,
+    )
+
+
+def selection_table(results: ExperimentResults) -> Table:
+    """Test rwAP % (mean ± std over seeds) per dataset of each k's pick, of its front's highest validation
+    rwAP, and of the search's best default architecture by test rwAP (per seed; what the pick should not fall
+    below), beside Test' and the baseline."""
+    rwap = {
+        "pick": _per_seed(_chosen(results, BEST), "rwap"),
+        "highest": _per_seed((r for r in results.records if r.selection == HIGHEST), "rwap"),
+        "default": {},
+    }
+    for r in results.records:
+        if r.selection == DEFAULT:
+            by_seed = rwap["default"].setdefault((r.dataset, r.method), {})
+            by_seed[r.seed] = max(by_seed.get(r.seed, 0.0), float(r.metrics["rwap"]))
+    columns = [(method, kind) for method in results.methods if method != ORACLE for kind in rwap]
+    columns += [(ORACLE, "pick")] + ([(BASELINE, "pick")] if results.baseline_name else [])
+    labels = {"pick": "pick", "highest": "highest val", "default": "best default"}
+    header = ["dataset"] + [f"{method} {labels[kind]}" if method not in (ORACLE, BASELINE) else method
+                            for method, kind in columns]  # fmt: skip
+    datasets, rows, csv_rows = results.datasets, [], []
+    for dataset in _row_labels(datasets):
+        row = [dataset]
+        for method, kind in columns:
+            scores = [100.0 * v for v in _samples(rwap[kind], datasets, dataset, method)]
+            row.append(format_mean_std(scores, 1))
+            if scores:
+                csv_rows.append([dataset, method, kind, len(scores), *mean_std(scores)])
+        rows.append(row)
+    return Table(
+        title="Test rwAP (%) of the pick, of the front's highest validation rwAP and of the best default "
+        "architecture (by test rwAP), mean ± std over seeds",
+        header=header,
+        rows=rows,
+        csv_header=["dataset", "method", "selection", "n", "rwap_pct_mean", "rwap_pct_std"],
+        csv_rows=csv_rows,
+        notes=_notes(results),
     )
 
 
@@ -263,4 +307,5 @@ def write_tables(results: ExperimentResults, out_dir: str | Path, max_gflops: fl
         paths += write_table(rwap_gflops_table(results, BUDGET, title), out_dir, "table4_rwap_gflops_budget")
     paths += write_table(metric_table(results), out_dir, "table5_metrics")
     paths += write_table(architecture_table(results), out_dir, "table6_architectures")
+    paths += write_table(selection_table(results), out_dir, "selection")
     return paths

@@ -1,5 +1,6 @@
 """Segmentation metrics (rwAP (AutoPatch), AP, AUROC, pAUROC, AUPRO), image-level metrics and thresholds."""
 
+from autopatch.metrics.bootstrap import BOOTSTRAPPED, SE_SUFFIX, standard_errors
 from autopatch.metrics.image import (
     DEFAULT_NORMAL_FPR,
     IMAGE_METRIC_NAMES,
@@ -13,9 +14,11 @@ from autopatch.metrics.segmentation import METRIC_NAMES, segmentation_metrics
 from autopatch.metrics.threshold import best_f1_threshold, precision_recall_f1
 
 __all__ = [
+    "BOOTSTRAPPED",
     "DEFAULT_NORMAL_FPR",
     "IMAGE_METRIC_NAMES",
     "METRIC_NAMES",
+    "SE_SUFFIX",
     "best_f1_threshold",
     "decision_counts",
     "image_metrics",
@@ -24,4 +27,5 @@ __all__ = [
     "precision_recall_f1",
     "rwap_pixel_weights",
     "segmentation_metrics",
+    "standard_errors",
 ]

@@ -28,6 +28,7 @@ _EXPORTS = {
     "TrialResult": "autopatch.search.evaluator",
     "best_trial": "autopatch.search.export",
     "build_encoder": "autopatch.search.architecture",
+    "candidates": "autopatch.search.pareto",
     "default_space": "autopatch.search.spaces",
     "existing_default_storage_url": "autopatch.search.storage",
     "export_trial": "autopatch.search.export",
@@ -35,12 +36,14 @@ _EXPORTS = {
     "get_fidelity": "autopatch.search.fidelity",
     "get_space": "autopatch.search.spaces",
     "load_existing_study": "autopatch.search.definition",
+    "noise_summary": "autopatch.search.pareto",
     "open_storage": "autopatch.search.storage",
     "open_study": "autopatch.search.definition",
     "pareto_front": "autopatch.search.pareto",
     "run_study": "autopatch.search.study",
     "run_worker": "autopatch.search.workers",
     "select_trial": "autopatch.search.pareto",
+    "select_within_noise": "autopatch.search.pareto",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,6 +33,7 @@ LEGACY_DEFAULTS = {"objective": "rwap", "resize": "stretch", **LEGACY_FIDELITY}
 FLAGS = {"oracle": "--test-oracle", "query_stride": "--fidelity", "projection": "--fidelity"}  # not --<setting>
 SETTINGS_ATTR = "settings_recorded"  # the creator writes it after every setting
 REUSES_ATTR = "reuses_trial"  # a trial whose architecture the study had scored already names that trial
+DEFAULT_ATTR = "default_architecture"  # a trial of one of the space's known-good architectures, run first
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,16 @@ class TrialOutcome:
 
 
 class Objective(Protocol):
-    """Scores one trial; raises TrialFailed(reason) when it cannot (the study records it and goes on)."""
+    """Scores one trial; raises TrialFailed(reason) when it cannot (the study records it and goes on). An
+    objective may also have `first_trials()`: the parameters a new study scores first (`first_trials_of`)."""
 
     def __call__(self, trial: optuna.Trial) -> TrialOutcome: ...
+
+
+def first_trials_of(objective: Objective) -> Sequence[dict[str, Any]]:
+    """What a study created for `objective` enqueues (see `open_study`): its `first_trials()`, else none."""
+    first = getattr(objective, "first_trials", None)
+    return first() if first is not None else ()
 
 
 class ObjectiveFactory(Protocol):
@@ -140,9 +149,17 @@ def make_sampler(seed: int) -> optuna.samplers.TPESampler:
 
 
 def open_study(
-    settings: StudySettings, study_name: str, storage: optuna.storages.BaseStorage, *, wait_s: float = 30.0
+    settings: StudySettings,
+    study_name: str,
+    storage: optuna.storages.BaseStorage,
+    *,
+    first_trials: Sequence[dict[str, Any]] = (),
+    wait_s: float = 30.0,
 ) -> optuna.Study:
     """Create the study, or load it after checking it was made with the same settings (else nothing written).
+
+    A new study holds `first_trials` (parameters: the space's default architectures) as its first, enqueued
+    trials, marked `DEFAULT_ATTR`; a study that exists gets none.
 
     Race-free for processes starting at once on one storage: exactly one creates the study (the others get
     Optuna's DuplicatedStudyError and load it), and a study counts as made only once its creator has written
@@ -163,6 +180,8 @@ def open_study(
             attrs = settings.attrs()  # the checked ones last: once they are all there, so is everything else
             for key in sorted(attrs, key=lambda key: key in CHECKED_ATTRS):
                 study.set_user_attr(key, attrs[key])
+            for params in first_trials:  # enqueued before the marker: every worker sees them
+                study.enqueue_trial(params, user_attrs={DEFAULT_ATTR: True})
             study.set_user_attr(SETTINGS_ATTR, True)
             return study
         if _settings_recorded(stored):

@@ -24,7 +24,7 @@ from autopatch.data import Split, Splits
 from autopatch.features import AveragePatchify
 from autopatch.features.cache import FeatureCache
 from autopatch.features.encoding import prepared
-from autopatch.metrics import image_metrics, image_scores, segmentation_metrics
+from autopatch.metrics import image_metrics, image_scores, segmentation_metrics, standard_errors
 from autopatch.search.architecture import Architecture
 from autopatch.search.fidelity import FULL, Fidelity
 from autopatch.search.spaces import extractable_blocks
@@ -43,8 +43,10 @@ class TrialFailed(Exception):
 
 @dataclass(frozen=True)
 class TrialResult:
-    """metrics: rwap, ap, auroc, pauroc_0.3, aupro_0.3 on the scored split; gflops: the truncated
-    encoder on one image; timings: seconds per phase (PHASES) and their total."""
+    """metrics: rwap, ap, auroc, pauroc_0.3, aupro_0.3 (with masks), image_auroc, image_ap, image_f1_max on the
+    scored split and, on validation, the bootstrap standard errors of the objectives (`metrics.standard_errors`:
+    rwap_se, image_ap_se, image_auroc_se); gflops: the truncated encoder on one image; timings: seconds per
+    phase (PHASES) and their total."""
 
     metrics: dict[str, float]
     gflops: float
@@ -69,6 +71,7 @@ class TrialEvaluator:
         self.device = torch.device(device)
         self.fidelity = fidelity
         self.seed = seed
+        self.oracle = oracle
         self.pretrained = pretrained
         self.weights = weights
         self.cache = cache if cache is not None else FeatureCache()
@@ -145,8 +148,11 @@ class TrialEvaluator:
 
         start = perf_counter()
         values = image_metrics(image_scores(scores), self._anomalous)
+        masks, types = (self._masks, self._types) if self.pixel_labels else (None, None)
         if self.pixel_labels:
-            values.update(segmentation_metrics(scores, self._masks, self._types))
+            values.update(segmentation_metrics(scores, masks, types))
+        if not self.oracle:  # the validation objective's noise; Test' is an upper bound, not a choice
+            values.update(standard_errors(scores, self._anomalous, masks, types, seed=self.seed))
         metrics = {name: float(value) for name, value in values.items()}
         timings["metrics"] = perf_counter() - start
         if any(math.isnan(value) for value in metrics.values()):
@@ -205,8 +211,9 @@ def _check_patch_sizes_fit(arch: Architecture, maps: list[torch.Tensor]) -> None
     for block, size, block_map in zip(arch.block_ids, arch.patch_sizes, maps, strict=True):
         height, width = block_map.shape[-2:]
         if min(height, width) + 2 * ((size - 1) // 2) < size:
-            raise TrialFailed(f"patch size {size} does not fit the {height}x{width} map of block {block}; "
-                              "use larger images")
+            raise TrialFailed(
+                f"patch size {size} does not fit the {height}x{width} map of block {block}; use larger images"
+            )
 
 
 def _is_out_of_memory(error: RuntimeError) -> bool:

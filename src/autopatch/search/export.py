@@ -3,8 +3,8 @@
 Search trials may score at a lower fidelity (`search.fidelity`); the exported model always starts from
 the full train bank (optionally greedy-coreset subsampled), picks its pixel threshold on the validation
 split and reports test-split metrics, so the user sees what the file will do, not what the trial scored.
-`best_trial` re-scores the front exactly when the study used a query stride or a projection, so those never
-decide the pick by themselves.
+`best_trial` re-scores the candidates exactly when the study used a query stride or a projection, so those
+never decide the pick by themselves, and keeps a default architecture unless the validation says otherwise.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from autopatch.data import FolderDataset, Splits, load_splits
 from autopatch.device import resolve_device
 from autopatch.errors import AutopatchError
 from autopatch.files import check_output_file
-from autopatch.metrics import DEFAULT_NORMAL_FPR
+from autopatch.metrics import DEFAULT_NORMAL_FPR, SE_SUFFIX
 from autopatch.search.architecture import Architecture
-from autopatch.search.definition import LEGACY_DEFAULTS, recorded_data_source
+from autopatch.search.definition import DEFAULT_ATTR, LEGACY_DEFAULTS, recorded_data_source
 from autopatch.search.evaluator import TrialEvaluator
 from autopatch.search.fidelity import Fidelity
-from autopatch.search.names import OBJECTIVES
-from autopatch.search.pareto import pareto_front, select_rescored, select_trial
+from autopatch.search.names import objective_metric
+from autopatch.search.pareto import candidates, objectives, select_trial, select_within_noise
 from autopatch.segmenter import Segmenter, fit_and_evaluate
 
 
@@ -65,24 +65,30 @@ def best_trial(
     data_root: str | Path | FolderDataset | None = None,
     device: str = "auto",
 ) -> FrozenTrial:
-    """'best': the highest validation objective within `max_gflops` (fewest GFLOPs on ties). When the study's
-    trials queried a stride or a projection, every front trial within the budget is first re-scored at full
-    fidelity but for the study's bank fraction (exact 1-NN, every query), and that value decides."""
+    """'best': among the front and the default architectures within `max_gflops` (`search.pareto.candidates`),
+    the highest validation objective, unless a default architecture lies within one bootstrap standard error
+    of it (`search.pareto.select_within_noise`). When the study's trials queried a stride or a projection,
+    every candidate is first re-scored at full fidelity but for the study's bank fraction (exact 1-NN, every
+    query), and those values and their standard errors decide."""
     attrs = study.user_attrs
     trials = study.get_trials(deepcopy=False)
+    choices = candidates(trials, max_gflops)
+    if not choices:
+        return select_trial(trials, "best", max_gflops)  # its one-line error
+    metric = objective_metric(attrs)
     fidelity = Fidelity.recorded(attrs)
     if fidelity.exact:
-        return select_trial(trials, "best", max_gflops)
-    front = pareto_front(trials, max_gflops)
-    if not front:
-        return select_trial(trials, "best", max_gflops)  # its one-line error
-    evaluator = TrialEvaluator(
-        study_splits(study, data_root), resolve_device(device), fidelity=Fidelity(fidelity.bank_fraction),
-        seed=int(attrs["seed"]), oracle=bool(attrs["oracle"]),
-    )  # fmt: skip
-    metric = OBJECTIVES[attrs.get("objective", LEGACY_DEFAULTS["objective"])]
-    exact = {t.number: evaluator.evaluate(trial_architecture(t)).metrics[metric] for t in front}
-    return select_rescored(front, exact)
+        scored = {t.number: {**t.user_attrs, metric: objectives(t)[1]} for t in choices}
+    else:
+        evaluator = TrialEvaluator(
+            study_splits(study, data_root), resolve_device(device), fidelity=Fidelity(fidelity.bank_fraction),
+            seed=int(attrs["seed"]), oracle=bool(attrs["oracle"]),
+        )  # fmt: skip
+        scored = {t.number: evaluator.evaluate(trial_architecture(t)).metrics for t in choices}
+    values = {number: metrics[metric] for number, metrics in scored.items()}
+    errors = {number: metrics.get(metric + SE_SUFFIX) for number, metrics in scored.items()}
+    defaults = [t.number for t in choices if t.user_attrs.get(DEFAULT_ATTR)]
+    return select_within_noise(choices, values, errors, defaults)
 
 
 def export_trial(

@@ -11,3 +11,8 @@ PIXEL_OBJECTIVES = ("rwap",)  # need masks
 def objective_label(study_attrs: dict) -> str:
     """How a study's objective is printed, from its recorded attributes (rwAP for studies made before it)."""
     return OBJECTIVE_LABELS[study_attrs.get("objective", "rwap")]
+
+
+def objective_metric(study_attrs: dict) -> str:
+    """The trial metric a study maximises, from its recorded attributes (rwap for studies made before it)."""
+    return OBJECTIVES[study_attrs.get("objective", "rwap")]

@@ -6,12 +6,13 @@ Computed here from trial values rather than with `Study.best_trials`, so a `--ma
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from optuna.trial import FrozenTrial, TrialState
 
 from autopatch.errors import AutopatchError
-from autopatch.search.definition import REUSES_ATTR
+from autopatch.metrics import SE_SUFFIX
+from autopatch.search.definition import DEFAULT_ATTR, REUSES_ATTR
 
 
 def objectives(trial: FrozenTrial) -> tuple[float, float]:
@@ -72,13 +73,58 @@ def select_trial(trials: Sequence[FrozenTrial], choice: str | int, max_gflops: f
     return min(candidates, key=lambda t: (-objectives(t)[1], objectives(t)[0], t.number))
 
 
-def select_rescored(trials: Sequence[FrozenTrial], rescored: dict[int, float]) -> FrozenTrial:
-    """The trial with the highest re-scored objective (`rescored`: trial number -> its validation objective
-    re-scored exactly, whatever fidelity the search ran at), fewest GFLOPs on ties: the search's own values
-    only decide which trials are candidates, never the pick by themselves."""
+def select_within_noise(
+    trials: Sequence[FrozenTrial],
+    values: dict[int, float],
+    errors: dict[int, float | None] | None = None,
+    defaults: Collection[int] = (),
+) -> FrozenTrial:
+    """The pick with the noise in view: `values` maps trial number -> its validation objective as re-scored
+    exactly (whatever fidelity the search ran at, so the search's own values only decide the candidates),
+    `errors` -> that value's bootstrap standard error, `defaults` the numbers of default-architecture trials.
+
+    The best is the highest value (fewest GFLOPs on ties). When it has a standard error and a default trial
+    lies within one standard error of it, the default with the highest value is kept instead: an architecture
+    replaces the known-good default only when it beats it by more than the validation's noise."""
     if not trials:
         raise AutopatchError("no trial to choose from; run more trials")
-    return min(trials, key=lambda t: (-rescored[t.number], objectives(t)[0], t.number))
+    best = min(trials, key=lambda t: (-values[t.number], objectives(t)[0], t.number))
+    error = (errors or {}).get(best.number)
+    if error is None:
+        return best
+    close = [t for t in trials if t.number in defaults and values[t.number] >= values[best.number] - error]
+    return min(close, key=lambda t: (-values[t.number], objectives(t)[0], t.number)) if close else best
+
+
+def candidates(trials: Sequence[FrozenTrial], max_gflops: float | None = None) -> list[FrozenTrial]:
+    """What a pick chooses from: the Pareto front and the default-architecture trials, within the budget,
+    cheapest first."""
+    front = pareto_front(trials, max_gflops)
+    numbers = {t.number for t in front}
+    extra = [t for t in within_budget(trials, max_gflops) if t.user_attrs.get(DEFAULT_ATTR) and t.number not in numbers]
+    return sorted([*front, *extra], key=lambda t: (objectives(t)[0], -objectives(t)[1], t.number))
+
+
+def noise_summary(front: Sequence[FrozenTrial], metric: str, label: str) -> str | None:
+    """One line on how far the validation can be trusted to rank `front` on `metric` (printed as `label`):
+    the best value with its bootstrap standard error, how many front trials lie within one standard error of
+    it, and a plain warning when that is all of them or when the best is below 1 %. None when the best trial
+    has no standard error (a study from before they were stored)."""
+    if not front:
+        return None
+    best = max(front, key=lambda t: objectives(t)[1])
+    error = best.user_attrs.get(metric + SE_SUFFIX)
+    if error is None:
+        return None
+    value = objectives(best)[1]
+    close = sum(objectives(t)[1] >= value - error for t in front)
+    line = (f"validation {label} of the best trial {value:.4f} ± {error:.4f} (bootstrap standard error); "
+            f"{close} of {len(front)} front trials lie within one standard error of it")  # fmt: skip
+    if value < 0.01:
+        return line + "; every trial scores below 1 %: the search is ranking noise, add validation anomalies (--k)"
+    if close == len(front) and len(front) > 1:
+        return line + "; the validation cannot separate the front: prefer the cheapest or the default architecture"
+    return line
 
 
 def _trial_number(choice: str | int) -> int:
@@ -91,15 +137,19 @@ def _trial_number(choice: str | int) -> int:
     return number
 
 
-def front_table(front: Sequence[FrozenTrial], label: str = "rwAP") -> str:
-    """Plain-text table of trials (trial, GFLOPs, the objective under `label`, validation image AUROC,
-    architecture) for the terminal; '-' for the image AUROC of a trial from before autopatch stored it."""
+def front_table(front: Sequence[FrozenTrial], label: str = "rwAP", metric: str = "rwap") -> str:
+    """Plain-text table of trials (trial, GFLOPs, the objective `metric` under `label` with its bootstrap
+    standard error, validation image AUROC, architecture; `*` marks a default architecture) for the terminal;
+    '-' for what a trial from before autopatch stored it lacks."""
     width = max(6, len(label))
-    lines = [f"{'trial':>5}  {'GFLOPs':>8}  {label:>{width}}  {'imgAUROC':>8}  architecture"]
+    lines = [f"{'trial':>5}  {'GFLOPs':>8}  {label:>{width}}  {'±SE':>6}  {'imgAUROC':>8}  architecture"]
     for trial in front:
-        gflops, rwap = objectives(trial)
-        image = trial.user_attrs.get("image_auroc")
+        gflops, value = objectives(trial)
+        error, image = trial.user_attrs.get(metric + SE_SUFFIX), trial.user_attrs.get("image_auroc")
+        error_text = "-" if error is None else f"{error:.4f}"
         image_text = "-" if image is None else f"{image:.4f}"
-        architecture = trial.user_attrs.get("architecture", "?")
-        lines.append(f"{trial.number:>5}  {gflops:>8.4f}  {rwap:>{width}.4f}  {image_text:>8}  {architecture}")
+        architecture = trial.user_attrs.get("architecture", "?") + (" *" if trial.user_attrs.get(DEFAULT_ATTR) else "")
+        lines.append(
+            f"{trial.number:>5}  {gflops:>8.4f}  {value:>{width}.4f}  {error_text:>6}  {image_text:>8}  {architecture}"
+        )
     return "\n".join(lines)

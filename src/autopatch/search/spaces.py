@@ -11,14 +11,17 @@ choice is `None` or a global block id, exactly as the reference encodes it.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from functools import cache
+from typing import Any
 
 import optuna
 
-from autopatch.backbones import OFA_LAYOUT, is_pretrained_available
+from autopatch.backbones import OFA_LAYOUT, is_pretrained_available, patchcore_blocks
 from autopatch.errors import AutopatchError
+from autopatch.features.aggregation import NEIGHBOURHOOD
 from autopatch.search.architecture import MAX_PATCH_SIZE, Architecture, encoder_blocks
 from autopatch.search.names import SPACE_NAMES
 
@@ -38,6 +41,16 @@ class SearchSpace(ABC):
     @abstractmethod
     def suggest(self, trial: optuna.Trial) -> Architecture | None:
         """Suggest every parameter on `trial`; None when the suggestion selects no extraction block."""
+
+    @abstractmethod
+    def default_params(self) -> list[dict[str, Any]]:
+        """The parameters of the space's known-good architectures, one dict per encoder: PatchCore's choice
+        (the last blocks of the stride-8 and stride-16 stages, patch size 3) on the encoder as trained. Every
+        study evaluates them first (`search.definition.open_study`), so its front holds a known-good model."""
+
+    def defaults(self) -> list[Architecture]:
+        """The architectures of `default_params`, built by `suggest` itself (one path from parameters)."""
+        return [arch for params in self.default_params() if (arch := self.suggest(optuna.trial.FixedTrial(params)))]
 
 
 class OFASpace(SearchSpace):
@@ -90,6 +103,26 @@ class OFASpace(SearchSpace):
             return None
         return Architecture(supernet, {"ks": ks, "e": e, "d": d}, tuple(block_ids), tuple(patch_sizes))
 
+    def default_params(self) -> list[dict[str, Any]]:
+        """Per supernet: the largest kernel size and expand ratio (the supernet as trained) unless fixed."""
+        kernel = self.kernel_size or max(OFA_LAYOUT.kernel_sizes)
+        expand = self.expand_ratio or max(OFA_LAYOUT.expand_ratios)
+        full = OFA_LAYOUT.uniform_setting(kernel, expand, max(OFA_LAYOUT.depths))
+        defaults = []
+        for supernet in [self.supernet] if self.supernet else list(OFA_LAYOUT.families):
+            chosen = patchcore_blocks(encoder_blocks(supernet, json.dumps(full, sort_keys=True)), supernet)
+            params: dict[str, Any] = {} if self.supernet else {"supernet_name": supernet}
+            for index in range(OFA_LAYOUT.stages):
+                if not self.kernel_size:
+                    params[f"stage_{index}_kernel_size"] = kernel
+                if not self.expand_ratio:
+                    params[f"stage_{index}_expand_ratio"] = expand
+                blocks = OFA_LAYOUT.stage_blocks(index + 1)
+                params[f"stage_{index}_block"] = next((b for b in chosen if b in blocks), None)
+                params[f"stage_{index}_patch_size"] = NEIGHBOURHOOD
+            defaults.append(params)
+        return defaults
+
 
 class PretrainedSpace(SearchSpace):
     """Fixed ImageNet encoders, offline: which encoder, and per stage an extraction block + patch size.
@@ -120,6 +153,17 @@ class PretrainedSpace(SearchSpace):
         if not block_ids:
             return None
         return Architecture(encoder, {}, tuple(block_ids), tuple(patch_sizes))
+
+    def default_params(self) -> list[dict[str, Any]]:
+        defaults = []
+        for encoder in self.encoders:
+            chosen = patchcore_blocks(encoder_blocks(encoder), encoder)
+            params: dict[str, Any] = {"encoder": encoder}
+            for index, stage in enumerate(pretrained_stages(encoder)):
+                params[f"{encoder}_stage_{index}_block"] = next((b for b in chosen if b in stage), None)
+                params[f"stage_{index}_patch_size"] = NEIGHBOURHOOD
+            defaults.append(params)
+        return defaults
 
 
 @cache

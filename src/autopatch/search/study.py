@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -23,9 +24,16 @@ from autopatch.device import resolve_device
 from autopatch.errors import AutopatchError, check_positive
 from autopatch.files import check_output_folder
 from autopatch.image_size import ImageSize, size_label
-from autopatch.metrics import IMAGE_METRIC_NAMES, METRIC_NAMES
+from autopatch.metrics import BOOTSTRAPPED, IMAGE_METRIC_NAMES, METRIC_NAMES, SE_SUFFIX
 from autopatch.search.architecture import Architecture, build_encoder
-from autopatch.search.definition import REUSES_ATTR, ObjectiveFactory, StudySettings, TrialOutcome, open_study
+from autopatch.search.definition import (
+    REUSES_ATTR,
+    ObjectiveFactory,
+    StudySettings,
+    TrialOutcome,
+    first_trials_of,
+    open_study,
+)
 from autopatch.search.evaluator import TrialEvaluator, TrialFailed
 from autopatch.search.names import OBJECTIVE_LABELS, PIXEL_OBJECTIVES
 from autopatch.search.pareto import pareto_front
@@ -46,7 +54,8 @@ from autopatch.search.storage import (
 )
 from autopatch.search.workers import WorkerJob, count_states, share_cores, spawn_workers, stop_workers, work
 
-ALL_METRICS = (*METRIC_NAMES, *IMAGE_METRIC_NAMES)  # a trial of an older study may lack the image ones
+# a trial of an older study may lack the image ones and the standard errors
+ALL_METRICS = (*METRIC_NAMES, *IMAGE_METRIC_NAMES, *(name + SE_SUFFIX for name in BOOTSTRAPPED))
 
 
 def completed_trial_of(study: optuna.Study, arch: Architecture) -> FrozenTrial | None:
@@ -64,6 +73,10 @@ class ArchitectureObjective:
     def __init__(self, space: SearchSpace, evaluator: TrialEvaluator) -> None:
         self.space = space
         self.evaluator = evaluator
+
+    def first_trials(self) -> list[dict[str, Any]]:
+        """A new study scores the space's default architectures first."""
+        return self.space.default_params()
 
     def __call__(self, trial: optuna.Trial) -> TrialOutcome:
         arch = self.space.suggest(trial)
@@ -140,7 +153,8 @@ def run_study(
 
     This process is worker 0; workers > 1 spawns the others. Without `storage_url` the study lives in
     `out_dir` (SQLite for one worker, a journal file for several). The objective is the architecture
-    search of `settings` on `device` unless `factory` builds another one.
+    search of `settings` on `device` unless `factory` builds another one; a new architecture study scores its
+    space's default architectures first.
     """
     check_positive("--trials", trials)
     factory = factory if factory is not None else ArchitectureObjectiveFactory(settings, device=device)
@@ -151,7 +165,8 @@ def run_study(
         check_output_folder(out_dir, "study folder")
     objective = factory()  # decodes the data: bad data, space or device fail here, before anything is written
     storage = open_storage(url, heartbeat)
-    study = open_study(settings, name, storage)  # creates it, or proves the settings match, before any trial
+    # creates it (its first trials enqueued), or proves the settings match, before any trial
+    study = open_study(settings, name, storage, first_trials=first_trials_of(objective))
     job = WorkerJob(settings, name, url, heartbeat, factory, trials, workers=workers)
     bar = SearchProgress(trials, enabled=progress, grace_s=heartbeat.grace_period_s,
                          label=OBJECTIVE_LABELS[settings.objective])  # fmt: skip

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import sys
@@ -31,7 +32,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from autopatch.errors import AutopatchError, AutopatchWarning
 from autopatch.search._optuna import heartbeat_thread
-from autopatch.search.definition import Objective, ObjectiveFactory, StudySettings, open_study
+from autopatch.search.definition import Objective, ObjectiveFactory, StudySettings, first_trials_of, open_study
 from autopatch.search.evaluator import TrialFailed
 from autopatch.search.storage import Heartbeat, open_storage
 
@@ -58,7 +59,7 @@ def run_worker(job: WorkerJob) -> int:
     """A worker of its own (another process or machine): build the objective, open the study, work."""
     objective = job.factory()
     storage = open_storage(job.storage_url, job.heartbeat)
-    study = open_study(job.settings, job.study_name, storage)
+    study = open_study(job.settings, job.study_name, storage, first_trials=first_trials_of(objective))
     return work(study, objective, job)
 
 
@@ -229,26 +230,43 @@ def share_cores(workers: int) -> None:
 
 
 def spawn_workers(job: WorkerJob, count: int) -> list[multiprocessing.process.BaseProcess]:
-    """Workers 1..count in fresh interpreters (spawn: no forked torch/thread state); each decodes the data."""
+    """Workers 1..count in fresh interpreters (spawn: no forked torch/thread state); each decodes the data.
+
+    They start with Ctrl-C ignored (an ignored signal stays ignored in the new interpreter) until `_worker_main`
+    installs its handler: a Ctrl-C while a worker still imports would otherwise end it with a traceback.
+    `stop_workers` repeats its SIGINT, so a worker that was starting up still stops."""
     context = multiprocessing.get_context("spawn")
     processes = [
         context.Process(target=_worker_main, args=(replace(job, worker_index=index),), daemon=False)
         for index in range(1, count + 1)
     ]
-    for process in processes:
-        process.start()
+    main_thread = threading.current_thread() is threading.main_thread()  # signal handlers are set only there
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread and processes else None
+    try:
+        for process in processes:
+            process.start()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     return processes
 
 
-def stop_workers(processes: Sequence[multiprocessing.process.BaseProcess], grace_s: float = 30.0) -> None:
-    """Stop spawned workers as Ctrl-C does: each records its running trial failed and exits; one that has
-    not exited after `grace_s` is terminated (its trial goes stale and is retried by the next run)."""
-    for process in processes:
-        if process.is_alive() and process.pid is not None:
-            os.kill(process.pid, signal.SIGINT)
+def stop_workers(
+    processes: Sequence[multiprocessing.process.BaseProcess], grace_s: float = 30.0, repeat_s: float = 0.5
+) -> None:
+    """Stop spawned workers as Ctrl-C does: each records its running trial failed and exits. SIGINT is sent
+    every `repeat_s` (a worker takes the first and ignores the rest, and one still starting up gets it once
+    its handler is set); one that has not exited after `grace_s` is terminated (its trial goes stale and is
+    retried by the next run)."""
     deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        alive = [process for process in processes if process.is_alive() and process.pid is not None]
+        if not alive:
+            break
+        for process in alive:
+            os.kill(process.pid, signal.SIGINT)
+        multiprocessing.connection.wait([process.sentinel for process in alive], timeout=repeat_s)
     for process in processes:
-        process.join(max(0.0, deadline - time.monotonic()))
         if process.is_alive():
             process.terminate()
-            process.join()
+        process.join()

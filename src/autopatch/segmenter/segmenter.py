@@ -32,6 +32,7 @@ from autopatch.metrics import (
     image_scores,
     image_threshold,
     segmentation_metrics,
+    standard_errors,
 )
 from autopatch.segmenter.model_file import load_model_file, save_model_file
 from autopatch.segmenter.scoring import PatchScorer
@@ -191,17 +192,21 @@ class Segmenter:
         `masks` (none without masks), and the image (OK/NG) threshold on the image scores, by image F1-max when
         `anomalous` marks any image, else flagging at most `normal_fpr` of the normal images. Returns them with
         F1/P/R (None without masks), the image rule, and `metrics`: these images' image metrics, and with masks
-        and their defect `types` the pixel metrics (rwAP...), as exactly as this model scores."""
+        and their defect `types` the pixel metrics (rwAP...), as exactly as this model scores, with the bootstrap
+        standard errors of rwAP, image AP and image AUROC (`metrics.standard_errors`, seeded by the bank's seed)."""
         scores = self.predict(images, batch_size, progress).numpy()
         record: dict[str, Any] = dict.fromkeys(("threshold", "f1", "precision", "recall"))
         per_image = image_scores(scores)
         metrics = {key: float(value) for key, value in image_metrics(per_image, list(anomalous)).items()}
+        truth = None
         if masks is not None:
             truth = masks.cpu().numpy().astype(bool)
             threshold, f1, precision, recall = best_f1_threshold(scores, truth)
             record.update(threshold=float(threshold), f1=float(f1), precision=float(precision), recall=float(recall))
             if types is not None:
                 metrics.update({key: float(v) for key, v in segmentation_metrics(scores, truth, list(types)).items()})
+        kinds = None if types is None else list(types)
+        metrics.update(standard_errors(scores, list(anomalous), truth, kinds, seed=self.seed))
         self.threshold = record["threshold"]
         self.image_threshold, rule = image_threshold(per_image, list(anomalous), normal_fpr)
         return {**record, "image_threshold": self.image_threshold, "image_threshold_rule": rule, "metrics": metrics}

@@ -16,6 +16,7 @@ from autopatch.experiment.tables import (
     metric_table,
     ranks,
     rwap_gflops_table,
+    selection_table,
     write_tables,
 )
 
@@ -128,7 +129,7 @@ def test_written_files_parse(results: ExperimentResults, tmp_path: Path) -> None
     paths = write_tables(results, tmp_path, max_gflops=0.2)
     names = sorted(p.name for p in paths)
     assert names == sorted(f"{stem}.{ext}" for stem in ("table3_rwap_gflops", "table4_rwap_gflops_budget",
-                                                        "table5_metrics", "table6_architectures")
+                                                        "table5_metrics", "table6_architectures", "selection")
                            for ext in ("md", "csv"))  # fmt: skip
     header, body = read_markdown(tmp_path / "table3_rwap_gflops.md")
     assert header[0] == "dataset" and [row[0] for row in body] == ["bottle", "tile", "mean"]
@@ -145,3 +146,25 @@ def test_written_files_parse(results: ExperimentResults, tmp_path: Path) -> None
     assert float(tile_base["pct_mean"]) == pytest.approx(55.0) and tile_base["rank"] == "2"
     header6, body6 = read_markdown(tmp_path / "table6_architectures.md")
     assert len(body6) == len(results.records) and header6[-1] == "architecture"
+
+
+def test_selection_table_sets_the_pick_beside_the_highest_value_and_the_best_default(results):
+    results.records += [
+        record("bottle", "k=1", 0, 0.76, 0.2, selection="highest"),
+        record("bottle", "k=1", 1, 0.84, 0.3, selection="highest"),
+        record("bottle", "k=1", 0, 0.78, 0.5, selection="default"),
+        record("bottle", "k=1", 0, 0.83, 0.9, selection="default"),  # seed 0's best default: 83
+        record("bottle", "k=1", 1, 0.79, 0.5, selection="default"),
+    ]
+    table = selection_table(results)
+    assert table.header == ["dataset", "k=1 pick", "k=1 highest val", "k=1 best default", "Test'", "baseline"]
+    bottle = dict(zip(table.header, table.rows[0], strict=True))
+    # pick: 80, 84; highest: 76, 84; best default: 83, 79 (sample std of two values: |a - b| / sqrt 2)
+    assert bottle["k=1 pick"] == "82.0 ± 2.8"
+    assert bottle["k=1 highest val"] == "80.0 ± 5.7"
+    assert bottle["k=1 best default"] == "81.0 ± 2.8"
+    assert bottle["Test'"] == "88.0 ± 2.8" and bottle["baseline"] == "81.0"
+    tile = dict(zip(table.header, table.rows[1], strict=True))
+    assert tile["k=1 highest val"] == "–" and tile["k=1 pick"] == "55.0 ± 7.1"
+    # the architectures table keeps to the chosen models
+    assert len(architecture_table(results).rows) == len(results.records) - 5

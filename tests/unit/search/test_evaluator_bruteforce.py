@@ -18,6 +18,7 @@ from autopatch.data import Split, Splits
 from autopatch.features import AveragePatchify, patchify
 from autopatch.features.cache import FeatureCache
 from autopatch.metrics import segmentation_metrics
+from autopatch.metrics.bootstrap import bootstrap_counts
 from autopatch.search.architecture import Architecture
 from autopatch.search.evaluator import PHASES, TrialEvaluator, TrialFailed
 from autopatch.search.fidelity import Fidelity
@@ -169,10 +170,19 @@ def _oracle_metrics(split_train: Split, split_scored: Split, block_ids, patch_si
     grid = torch.from_numpy(_fill_by_loops(nearest.numpy(), (h, w), stride))
     scores = F.interpolate(grid.unsqueeze(1).float(), size=S, mode="bilinear", align_corners=False)[:, 0]
     per_image, labels = scores.amax(dim=(1, 2)).numpy(), split_scored.is_anomalous
+    masks, types = split_scored.masks.numpy(), split_scored.types
+    draws = {"rwap_se": [], "image_ap_se": [], "image_auroc_se": []}  # the spread over the study's resamples
+    for copies in bootstrap_counts(labels, seed=0):
+        held = np.repeat(np.arange(len(types)), copies)
+        resample = segmentation_metrics(scores.numpy()[held], masks[held], [types[i] for i in held])
+        draws["rwap_se"].append(resample["rwap"])
+        draws["image_ap_se"].append(average_precision_score(labels, per_image, sample_weight=copies))
+        draws["image_auroc_se"].append(roc_auc_score(labels, per_image, sample_weight=copies))
     return {
-        **segmentation_metrics(scores.numpy(), split_scored.masks.numpy(), split_scored.types),
+        **segmentation_metrics(scores.numpy(), masks, types),
         "image_auroc": roc_auc_score(labels, per_image),
         "image_ap": average_precision_score(labels, per_image),
+        **{name: np.std(values, ddof=1) for name, values in draws.items()},
     }
 
 
@@ -186,7 +196,7 @@ def test_metrics_equal_the_brute_force_oracle(splits, blocks, patch_sizes, toler
     result = evaluator.evaluate(Architecture(PoolingEncoder.family, {}, blocks, patch_sizes))
     expected = _oracle_metrics(splits.train, splits.val, blocks, patch_sizes)
     pixel, image = {"rwap", "ap", "auroc", "pauroc_0.3", "aupro_0.3"}, {"image_auroc", "image_ap", "image_f1_max"}
-    assert set(result.metrics) == pixel | image
+    assert set(result.metrics) == pixel | image | {"rwap_se", "image_ap_se", "image_auroc_se"}
     for name, value in expected.items():
         assert result.metrics[name] == pytest.approx(float(value), abs=tolerance), name
 
@@ -217,7 +227,10 @@ def test_oracle_flag_scores_the_test_split(splits):
     arch = Architecture(PoolingEncoder.family, {}, (1, 2), (3, 1))
     result = TrialEvaluator(splits, oracle=True, cache=FeatureCache(dtype=torch.float32)).evaluate(arch)
     expected = _oracle_metrics(splits.train, splits.test, (1, 2), (3, 1))
-    for name, value in expected.items():
+    errors = {name for name in expected if name.endswith("_se")}
+    assert not errors & set(result.metrics)  # Test' is an upper bound, not a choice: no standard errors
+    for name in expected.keys() - errors:
+        value = expected[name]
         assert result.metrics[name] == pytest.approx(float(value), abs=1e-5), name
 
 

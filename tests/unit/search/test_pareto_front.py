@@ -10,7 +10,15 @@ import pytest
 from optuna.trial import TrialState
 
 from autopatch.errors import AutopatchError
-from autopatch.search.pareto import front_table, pareto_front, select_rescored, select_trial
+from autopatch.search.definition import DEFAULT_ATTR
+from autopatch.search.pareto import (
+    candidates,
+    front_table,
+    noise_summary,
+    pareto_front,
+    select_trial,
+    select_within_noise,
+)
 
 STATES = [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]  # the middle trial failed
 
@@ -79,21 +87,90 @@ def test_front_table_lists_each_trial_once_with_its_numbers():
     trials = make_trials([(0.25, 0.5), (1.5, 0.875)])
     trials[0].set_user_attr("architecture", "efficientnet_lite0 | B1;P1;W24")
     trials[0].set_user_attr("image_auroc", 0.9375)
+    trials[0].set_user_attr("rwap_se", 0.0625)
+    trials[1].set_user_attr(DEFAULT_ATTR, True)
     lines = front_table(trials).splitlines()
-    assert lines[0].split() == ["trial", "GFLOPs", "rwAP", "imgAUROC", "architecture"]
-    assert lines[1].split() == ["0", "0.2500", "0.5000", "0.9375", "efficientnet_lite0", "|", "B1;P1;W24"]
-    assert lines[2].split() == ["1", "1.5000", "0.8750", "-", "?"]
+    assert lines[0].split() == ["trial", "GFLOPs", "rwAP", "±SE", "imgAUROC", "architecture"]
+    assert lines[1].split() == ["0", "0.2500", "0.5000", "0.0625", "0.9375", "efficientnet_lite0", "|", "B1;P1;W24"]
+    assert lines[2].split() == ["1", "1.5000", "0.8750", "-", "-", "?", "*"]
+
+
+def random_trials(rng, count=9):
+    trials = [optuna.trial.create_trial(values=[float(rng.integers(1, 4)), float(rng.random())]) for _ in range(count)]
+    for number, trial in enumerate(trials):
+        trial.number = number
+    return trials
 
 
 @pytest.mark.parametrize("seed", range(5))
-def test_select_rescored_takes_the_highest_rescored_value_then_the_fewest_gflops(seed):
+def test_without_standard_errors_the_pick_is_the_highest_value_then_the_fewest_gflops(seed):
     rng = np.random.default_rng(seed)
-    trials = [optuna.trial.create_trial(values=[float(rng.integers(1, 4)), float(rng.random())]) for _ in range(9)]
-    for number, trial in enumerate(trials):
-        trial.number = number
+    trials = random_trials(rng)
     rescored = {t.number: float(rng.integers(0, 3)) / 2 for t in trials}  # ties on purpose
     best_value = max(rescored.values())
     tied = [t for t in trials if rescored[t.number] == best_value]
     cheapest = min(t.values[0] for t in tied)
     want = next(t for t in tied if t.values[0] == cheapest)  # the first (lowest number) of the cheapest
-    assert select_rescored(trials, rescored).number == want.number
+    defaults = [t.number for t in trials[:3]]
+    assert select_within_noise(trials, rescored, defaults=defaults).number == want.number
+    assert select_within_noise(trials, rescored, {want.number: None}, defaults).number == want.number
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_a_default_within_one_standard_error_of_the_best_is_kept(seed):
+    rng = np.random.default_rng(seed)
+    trials = random_trials(rng)
+    values = {t.number: float(rng.integers(0, 8)) / 8 for t in trials}
+    errors = {t.number: float(rng.integers(0, 3)) / 8 for t in trials}
+    defaults = {int(n) for n in rng.choice(9, size=int(rng.integers(0, 4)), replace=False)}
+    # the oracle: a loop over the trials in number order, written without min/sort keys
+    best = None
+    for t in trials:
+        if best is None or values[t.number] > values[best.number] or (
+            values[t.number] == values[best.number] and t.values[0] < best.values[0]
+        ):
+            best = t
+    want = best
+    for t in trials:
+        if t.number in defaults and values[t.number] >= values[best.number] - errors[best.number]:
+            if want.number not in defaults or values[t.number] > values[want.number] or (
+                values[t.number] == values[want.number] and t.values[0] < want.values[0]
+            ):
+                want = t
+    assert select_within_noise(trials, values, errors, defaults).number == want.number
+
+
+def test_a_default_further_than_one_standard_error_gives_way():
+    trials = make_trials([(0.5, 0.6), (1.0, 0.7)])
+    values = {0: 0.6, 1: 0.7}
+    assert select_within_noise(trials, values, {1: 0.1}, [0]).number == 0  # 0.6 >= 0.7 - 0.1
+    assert select_within_noise(trials, values, {1: 0.09}, [0]).number == 1
+    assert select_within_noise(trials, values, {1: 0.5}, []).number == 1  # no default: the best
+
+
+def test_candidates_add_the_default_trials_off_the_front():
+    trials = make_trials([(0.5, 0.6), (1.0, 0.7), (2.0, 0.5), (3.0, 0.4), (0.2, 0.1)])
+    trials[2].set_user_attr(DEFAULT_ATTR, True)  # dominated by trial 1
+    trials[3].set_user_attr(DEFAULT_ATTR, True)  # dominated, and above the budget below
+    assert [t.number for t in candidates(trials)] == [4, 0, 1, 2, 3]
+    assert [t.number for t in candidates(trials, max_gflops=2.5)] == [4, 0, 1, 2]
+
+
+def with_errors(points, errors):
+    trials = make_trials(points)
+    for trial, error in zip(trials, errors, strict=True):
+        if error is not None:
+            trial.set_user_attr("rwap_se", error)
+    return trials
+
+
+def test_noise_summary_says_when_the_validation_cannot_separate_the_front():
+    separated = noise_summary(with_errors([(0.5, 0.5), (1.0, 0.75)], [None, 0.125]), "rwap", "rwAP")
+    assert separated.startswith("validation rwAP of the best trial 0.7500 ± 0.1250")
+    assert "1 of 2 front trials" in separated
+    assert "cannot separate" not in separated
+    inside = noise_summary(with_errors([(0.5, 0.5), (1.0, 0.75)], [None, 0.25]), "rwap", "rwAP")
+    assert "2 of 2 front trials" in inside and "cannot separate the front" in inside
+    noise = noise_summary(with_errors([(0.5, 0.001), (1.0, 0.005)], [None, 0.001]), "rwap", "rwAP")
+    assert "ranking noise" in noise
+    assert noise_summary(with_errors([(0.5, 0.5), (1.0, 0.75)], [0.1, None]), "rwap", "rwAP") is None

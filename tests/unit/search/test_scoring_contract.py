@@ -8,7 +8,7 @@ import pytest
 from autopatch.backbones import create_encoder
 from autopatch.data import load_splits
 from autopatch.features.cache import FeatureCache
-from autopatch.metrics import IMAGE_METRIC_NAMES, METRIC_NAMES
+from autopatch.metrics import BOOTSTRAPPED, IMAGE_METRIC_NAMES, METRIC_NAMES, SE_SUFFIX
 from autopatch.search.architecture import Architecture
 from autopatch.search.evaluator import TrialEvaluator
 from autopatch.segmenter import Segmenter, evaluate_on_split
@@ -39,6 +39,9 @@ def test_trial_metrics_equal_a_fitted_segmenter(splits, arch):
     segmenter = Segmenter(encoder, arch.block_ids, arch.patch_sizes, SIZE).fit(splits.train.images)
     fitted = evaluate_on_split(segmenter, splits.val)  # what `evaluate` reports for the model
 
-    assert set(trial) == {*METRIC_NAMES, *IMAGE_METRIC_NAMES}
+    val = splits.val  # the re-fits of export and the experiment take their standard errors from fit_thresholds
+    refit = segmenter.fit_thresholds(val.images, val.masks, val.is_anomalous, types=val.types)["metrics"]
+    errors = {name + SE_SUFFIX for name in BOOTSTRAPPED}
+    assert set(trial) == {*METRIC_NAMES, *IMAGE_METRIC_NAMES, *errors}
     for name, value in trial.items():
-        assert value == pytest.approx(fitted[name], abs=1e-6), name
+        assert value == pytest.approx({**fitted, **refit}[name], abs=1e-6), name

@@ -195,7 +195,8 @@ def test_fit_and_evaluate_is_train_bank_val_threshold_test_metrics() -> None:
     assert result.val["metrics"]["ap"] == pytest.approx(
         average_precision_score(val_masks.numpy().ravel(), val_maps.ravel()), abs=1e-6
     )
-    assert set(alone_val["metrics"]) == {"image_auroc", "image_ap", "image_f1_max"}  # no defect types, no rwAP
+    image = {"image_auroc", "image_ap", "image_f1_max", "image_ap_se", "image_auroc_se"}
+    assert set(alone_val["metrics"]) == image  # no defect types, no rwAP
     assert result.test["threshold"] == result.val["threshold"]
     assert result.test["image_threshold"] == result.val["image_threshold"]
     per_image = result.test_scores.reshape(3, -1).max(axis=1)
