@@ -26,8 +26,8 @@ import autopatch
 from autopatch.backbones import create_encoder
 from autopatch.baselines import BaselineResult, run_baseline
 from autopatch.data import FolderDataset, data_fingerprint, has_masks, load_images, load_splits
-from autopatch.data.splits import discover
-from autopatch.data.synthetic import MIX, SOURCE_IMAGES, make_synthetic
+from autopatch.data.splits import synthetic_source_paths
+from autopatch.data.synthetic import MIX, make_synthetic
 from autopatch.deploy.convert import Conversion, convert_model
 from autopatch.deploy.inference import Inferencer, TorchInferencer
 from autopatch.deploy.prediction import PredictionReport, predict_files
@@ -220,6 +220,8 @@ def run_search(
     bank_fraction: float | None = None,
     max_gflops: float | None = None,
     oracle: bool = False,
+    synthetic: int = 0,
+    synthetic_kind: str = MIX,
     study: str | None = None,
     storage: str | None = None,
     out: str | Path = "runs",
@@ -232,7 +234,9 @@ def run_search(
     `data_root`, `image_size` and `resize` as in `fit`; `objective` 'rwap', 'image-ap' or 'image-auroc'
     (default: rwap when every validation anomaly has a mask, else image-ap). `fidelity`: how the trials score
     the validation split, a preset name ('fast', the default, or 'full') or a `Fidelity`; `bank_fraction`
-    replaces its bank fraction. The pick you export is re-fitted exactly whatever the fidelity.
+    replaces its bank fraction. The pick you export is re-fitted exactly whatever the fidelity. `synthetic` adds
+    that many synthetic anomalies of `synthetic_kind` to validation (`data.splits.load_splits`); with it `k` may
+    be 0: a search with no real defect at all.
 
     >>> import tempfile
     >>> result = autopatch.run_search(autopatch.demo_data_root(), "hazelnut_toy", trials=3, image_size=64,
@@ -241,8 +245,8 @@ def run_search(
     ('hazelnut_toy-pretrained-k1-s0', 3, True)
     """
     folders = isinstance(data_root, FolderDataset)
-    if objective is None:
-        objective = "rwap" if has_masks(data_root, category) else "image-ap"
+    if objective is None:  # synthetic anomalies have masks: without real ones rwAP can be searched
+        objective = "rwap" if (k == 0 and synthetic) or has_masks(data_root, category) else "image-ap"
     if isinstance(fidelity, str):
         fidelity = get_fidelity(fidelity)
     settings = StudySettings.with_fidelity(
@@ -251,7 +255,8 @@ def run_search(
         category=data_root.name if folders else category, space=space or default_space(), k=k, seed=seed,
         image_size=image_size, oracle=oracle, max_gflops=max_gflops,
         data_fingerprint=data_fingerprint(data_root, category, k, oracle=oracle), objective=objective,
-        folders=folder_strings(data_root) if folders else None, resize=resize,
+        folders=folder_strings(data_root) if folders else None, resize=resize, synthetic=synthetic,
+        synthetic_kind=synthetic_kind,
     )  # fmt: skip
     return run_study(
         settings, trials=trials, device=device, study_name=study, storage_url=storage, out_dir=out,
@@ -451,8 +456,9 @@ def synthetic_preview(
     out: str | Path = "synthetic.png",
 ) -> Path:
     """Write a PNG of `count` synthetic anomalies of `kind` (`data.synthetic`: draem, cutpaste, nsa or mix), made
-    from the last 8 train normals of the data, each as image, mask and outline: how the generator treats the
-    user's parts, to judge before a search relies on it.
+    from the train normals a search with `--synthetic` makes them from (`data.splits.synthetic_source_paths`)
+    and seeded like it, each as image, mask and outline: how the generator treats the user's parts, to judge
+    before a search relies on it.
 
     >>> import tempfile
     >>> from pathlib import Path
@@ -462,7 +468,6 @@ def synthetic_preview(
     ('.png', True)
     """
     check_output_file(out, "synthetic anomaly picture")
-    normals = discover(data_root, category).train_good[-SOURCE_IMAGES:]
-    images = load_images(normals, image_size).permute(0, 2, 3, 1).numpy()
+    images = load_images(synthetic_source_paths(data_root, category), image_size).permute(0, 2, 3, 1).numpy()
     made = make_synthetic(images, count, kind, seed)
     return save_synthetic_grid(made.images, made.masks, made.kinds, out)

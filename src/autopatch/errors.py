@@ -18,6 +18,11 @@ def check_fraction(name: str, value: object) -> float:
 
 def check_positive(name: str, value: object) -> int:
     """`value` as an int >= 1 (batch size, trials, workers), else one error line naming `name`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise AutopatchError(f"{name} {value!r} must be a whole number of at least 1")
+    return check_count(name, value, 1)
+
+
+def check_count(name: str, value: object, minimum: int) -> int:
+    """`value` as an int >= `minimum`, else one error line naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise AutopatchError(f"{name} {value!r} must be a whole number of at least {minimum}")
     return value

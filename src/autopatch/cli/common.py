@@ -108,6 +108,13 @@ def add_fidelity(parser: argparse.ArgumentParser, bank_fraction_help: str) -> No
     parser.add_argument("--bank-fraction", type=float, default=None, help=bank_fraction_help)
 
 
+SYNTHETIC_KINDS = ("draem", "cutpaste", "nsa", "mix")  # data.synthetic.KIND_CHOICES, spelled here so --help is light
+
+
+def add_synthetic_kind(parser: argparse.ArgumentParser, option: str, help_text: str) -> None:
+    parser.add_argument(option, default="mix", choices=SYNTHETIC_KINDS, help=help_text)
+
+
 def print_front(study: optuna.Study, trials: Sequence[FrozenTrial], max_gflops: float | None = None) -> None:
     """What `search` and `pareto` print of a study: its front and default architectures, how its trials were
     scored (and that `export` re-scores when they were not exact), and how noisy its validation is."""

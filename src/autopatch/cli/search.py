@@ -6,7 +6,15 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autopatch.cli.common import add_data, add_device, add_fidelity, add_image_size, data_source, print_front
+from autopatch.cli.common import (
+    add_data,
+    add_device,
+    add_fidelity,
+    add_image_size,
+    add_synthetic_kind,
+    data_source,
+    print_front,
+)
 from autopatch.search.names import OBJECTIVES, SPACE_NAMES
 
 if TYPE_CHECKING:
@@ -28,7 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "anomaly has a mask, else image-ap)")  # fmt: skip
     parser.add_argument("--space", choices=SPACE_NAMES, default=None,
                         help="search space (default: ofa when its weights are local, else pretrained)")
-    parser.add_argument("--k", type=int, default=1, help="anomalous validation images per defect type")
+    parser.add_argument("--k", type=int, default=1,
+                        help="anomalous validation images per defect type (0 with --synthetic: no real defect)")
+    parser.add_argument("--synthetic", type=int, default=0,
+                        help="synthetic anomalies added to validation, made from a few train normals that leave "
+                        "the train split (see `autopatch synthetic`)")
+    add_synthetic_kind(parser, "--synthetic-kind", "generator of the synthetic anomalies; mix cycles through all")
     parser.add_argument("--trials", type=int, default=100, help="complete trials the study should hold in total")
     parser.add_argument("--seed", type=int, default=0, help="sampler and bank-fraction seed")
     parser.add_argument("--max-gflops", type=float, default=None, help="GFLOPs budget as an Optuna constraint")
@@ -59,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         data_source(args), args.category, objective=args.objective, trials=args.trials, space=args.space, k=args.k,
         seed=args.seed, image_size=args.image_size, resize=args.resize, fidelity=args.fidelity,
         bank_fraction=args.bank_fraction,
-        max_gflops=args.max_gflops, oracle=args.test_oracle, study=args.study, storage=args.storage, out=args.out,
+        max_gflops=args.max_gflops, oracle=args.test_oracle, synthetic=args.synthetic,
+        synthetic_kind=args.synthetic_kind, study=args.study, storage=args.storage, out=args.out,
         workers=args.workers, device=args.device,
     )  # fmt: skip
     print_summary(summary)

@@ -5,22 +5,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autopatch.cli.common import add_data, add_image_size
-
-SYNTHETIC_KINDS = ("draem", "cutpaste", "nsa", "mix")  # data.synthetic.KIND_CHOICES, spelled here so --help is light
+from autopatch.cli.common import add_data, add_image_size, add_synthetic_kind
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "synthetic",
         help="draw synthetic anomalies (image, mask, outline) made from the data's normal images",
-        description="Makes N synthetic anomalies from the last 8 train normals (DRAEM-style Perlin blobs of a "
-        "foreign texture, CutPaste scars, NSA Poisson-blended patches; seeded, placed on the estimated part) and "
-        "writes one PNG, so you can judge the generator on your parts.",
+        description="Makes N synthetic anomalies from the train normals `search --synthetic` uses (DRAEM-style "
+        "Perlin blobs of a foreign texture, CutPaste scars, NSA Poisson-blended patches; seeded like the search "
+        "with --seed, placed on the estimated part) and writes one PNG, so you can judge the generator on your "
+        "parts.",
     )
     add_data(parser, "category folder name, e.g. bottle (with DATA_ROOT)")
     parser.add_argument("--n", type=int, default=16, help="how many synthetic anomalies to draw")
-    parser.add_argument("--kind", default="mix", choices=SYNTHETIC_KINDS, help="generator; mix cycles through all")
+    add_synthetic_kind(parser, "--kind", "generator; mix cycles through all")
     parser.add_argument("--seed", type=int, default=0, help="the same seed draws the same anomalies")
     add_image_size(parser, 224, resize=False)
     parser.add_argument("--out", type=Path, default=Path("synthetic.png"), help="PNG file to write")

@@ -36,6 +36,7 @@ from autopatch.data.layout import (
     discover_visa,
     is_visa_root,
 )
+from autopatch.data.synthetic import MIX, SOURCE_IMAGES, SYNTHETIC_TYPE_PREFIX, make_synthetic
 from autopatch.errors import AutopatchError, AutopatchWarning
 from autopatch.image_size import ImageSize, check_resize, parse_image_size, resolve_image_size
 
@@ -113,6 +114,9 @@ def load_splits(
     oracle: bool = False,
     workers: int | None = None,
     resize: str = "stretch",
+    synthetic: int = 0,
+    synthetic_kind: str = MIX,
+    synthetic_seed: int = 0,
 ) -> Splits:
     """Check the layout of `root/category` (or of the folder dataset `root`, with `category` None), build the
     Table-2 splits for `k` shots and decode them.
@@ -122,8 +126,13 @@ def load_splits(
     image count).
     `workers` is the number of decoding threads (default: one per core, at most 8). `image_size` and `resize`
     are read as `data.size` says; with `resize="keep-aspect"` the first train image fixes the aspect ratio.
+    `synthetic` > 0 adds that many synthetic anomalies of `synthetic_kind` (`data.synthetic`, seeded by
+    `synthetic_seed`) to the validation split, made from `synthetic_sources` train normals that then leave the
+    train split, so no validation normal or train image is ever part of one; k may then be 0.
     """
-    _check_int("k", k, 1, "the number of anomalous images per defect type used for validation, e.g. 1")
+    _check_int("synthetic", synthetic, 0, "the number of synthetic validation anomalies, e.g. 16")
+    _check_int("k", k, 0 if synthetic else 1, "the number of anomalous images per defect type used for validation, "
+               "e.g. 1; 0 needs synthetic anomalies (--synthetic N)")  # fmt: skip
     _check_int("holdout_anomalies", holdout_anomalies, 0, "the index where test anomalies start, e.g. 4")
     parse_image_size(image_size)
     check_resize(resize)
@@ -135,15 +144,48 @@ def load_splits(
         )
     layout = discover(root, category)
     train, val, test = _split_items(layout, k, k if oracle else holdout_anomalies)
-    _warn_if_thin(layout, train, val)
-    # One pool for all three splits keeps the threads busy across split boundaries.
+    sources = train[len(train) - synthetic_sources(len(train)) :] if synthetic else []
+    train = train[: len(train) - len(sources)]
+    _warn_if_thin(layout, train, val, synthetic)
+    # One pool for all the splits keeps the threads busy across split boundaries.
     size = resolve_image_size(image_size, resize, train[0][0] if train else None)
-    decoded = decode_pairs([(image, mask) for image, mask, _ in [*train, *val, *test]], size, workers)
-    return Splits(
+    items = [*train, *val, *test, *sources]
+    decoded = decode_pairs([(image, mask) for image, mask, _ in items], size, workers)
+    splits = Splits(
         train=_take(decoded, train, 0),
         val=_take(decoded, val, len(train)),
         test=_take(decoded, test, len(train) + len(val)),
     )
+    if not synthetic:
+        return splits
+    normals = decoded[0][len(items) - len(sources) :].permute(0, 2, 3, 1).numpy()
+    made = make_synthetic(normals, synthetic, synthetic_kind, synthetic_seed)
+    val = splits.val
+    return Splits(
+        train=splits.train,
+        val=Split(
+            images=torch.cat([val.images, torch.from_numpy(made.images).permute(0, 3, 1, 2)]),
+            masks=torch.cat([val.masks, torch.from_numpy(made.masks)]),
+            types=[*val.types, *(f"{SYNTHETIC_TYPE_PREFIX}{kind}" for kind in made.kinds)],
+            paths=[*val.paths, *(sources[t][0].with_name(f"{sources[t][0].name}#synthetic-{i}")
+                                 for i, t in enumerate(made.targets))],
+            pixel_labels=val.pixel_labels,
+        ),
+        test=splits.test,
+    )  # fmt: skip
+
+
+def synthetic_source_paths(root: str | Path | FolderDataset, category: str | None) -> list[Path]:
+    """The train normals `load_splits(..., synthetic=N)` makes its synthetic anomalies from."""
+    layout = discover(root, category)
+    train = layout.train_good[len(layout.test_good) :]
+    return list(train[len(train) - synthetic_sources(len(train)) :])
+
+
+def synthetic_sources(train_images: int) -> int:
+    """How many train normals make the synthetic anomalies (and leave the train split): SOURCE_IMAGES, at most a
+    quarter of the train images, at least one. A few give the generators variety; more would shrink the bank."""
+    return max(1, min(SOURCE_IMAGES, train_images // 4))
 
 
 def discover(root: str | Path | FolderDataset, category: str | None) -> CategoryLayout:
@@ -185,8 +227,9 @@ def data_fingerprint(
 MIN_TRAIN_IMAGES = 10  # below this a memory bank rarely covers the normal variation of a part
 
 
-def _warn_if_thin(layout: CategoryLayout, train: list[_Item], val: list[_Item]) -> None:
-    """Splits that work but give little evidence: a tiny train split, or one validation anomaly in all."""
+def _warn_if_thin(layout: CategoryLayout, train: list[_Item], val: list[_Item], synthetic: int = 0) -> None:
+    """Splits that work but give little evidence: a tiny train split, or one validation anomaly in all (and no
+    synthetic ones)."""
     if len(train) < MIN_TRAIN_IMAGES:
         warnings.warn(
             f"{layout.path}: only {len(train)} training images remain once the {len(layout.test_good)} "
@@ -194,7 +237,7 @@ def _warn_if_thin(layout: CategoryLayout, train: list[_Item], val: list[_Item]) 
             AutopatchWarning, stacklevel=3,
         )  # fmt: skip
     anomalies = [item for item in val if item[2] != NORMAL_TYPE]
-    if len(anomalies) == 1:
+    if len(anomalies) == 1 and not synthetic:
         warnings.warn(
             f"{layout.path}: the validation split holds a single anomaly ({anomalies[0][0].name}), so the search "
             "ranks architectures and the threshold is chosen on one image; use a larger --k where you have more",

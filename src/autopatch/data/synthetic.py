@@ -40,7 +40,8 @@ MIX = "mix"
 KIND_CHOICES = (*SYNTHETIC_KINDS, MIX)
 MIN_FOREGROUND, MAX_FOREGROUND = 0.1, 0.9  # outside this share of the image: a texture, anywhere goes
 PLACEMENT_TRIES = 20
-SOURCE_IMAGES = 8  # the preview draws on the last 8 train normals by name: a variety of parts, quick to decode
+SOURCE_IMAGES = 8  # synthetic anomalies are made from (at most) the last 8 train normals by name
+SYNTHETIC_TYPE_PREFIX = "synthetic_"  # the defect type of a synthetic validation anomaly: synthetic_<kind>
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from typing import Any, Protocol
 import optuna
 
 from autopatch.data import FolderDataset
-from autopatch.errors import AutopatchError, check_positive
+from autopatch.data.synthetic import KIND_CHOICES, MIX
+from autopatch.errors import AutopatchError, check_count
 from autopatch.image_size import check_resize, image_size_spec
 from autopatch.search._optuna import TrialSeededTPESampler
 from autopatch.search.fidelity import LEGACY_FIDELITY, Fidelity
@@ -26,10 +27,10 @@ DIRECTIONS = ("minimize", "maximize")  # GFLOPs, the validation objective (rwAP 
 # Study attributes that change what a trial's numbers mean: resuming with a different value would mix them.
 CHECKED_ATTRS = (
     "category", "space", "k", "image_size", "resize", "oracle", "bank_fraction", "query_stride", "projection", "seed",
-    "max_gflops", "objective",
+    "max_gflops", "objective", "synthetic", "synthetic_kind",
 )  # fmt: skip
 # what a study made before the attribute existed used
-LEGACY_DEFAULTS = {"objective": "rwap", "resize": "stretch", **LEGACY_FIDELITY}
+LEGACY_DEFAULTS = {"objective": "rwap", "resize": "stretch", "synthetic": 0, "synthetic_kind": MIX, **LEGACY_FIDELITY}
 FLAGS = {"oracle": "--test-oracle", "query_stride": "--fidelity", "projection": "--fidelity"}  # not --<setting>
 SETTINGS_ATTR = "settings_recorded"  # the creator writes it after every setting
 REUSES_ATTR = "reuses_trial"  # a trial whose architecture the study had scored already names that trial
@@ -55,12 +56,21 @@ class StudySettings:
     objective: str = "rwap"  # a key of search.names.OBJECTIVES
     folders: dict[str, str | None] | None = None  # a FolderDataset's folders (data_root is then unused)
     resize: str = "stretch"  # or "keep-aspect": image_size is the shorter side (see autopatch.image_size)
+    synthetic: int = 0  # synthetic validation anomalies (data.synthetic), seeded by `seed`
+    synthetic_kind: str = MIX
 
     def __post_init__(self) -> None:
         """Every number is checked here, before a study is created or a file written."""
         if self.objective not in OBJECTIVES:
             raise AutopatchError(f"--objective {self.objective!r} is unknown; use one of {', '.join(OBJECTIVES)}")
-        check_positive("--k", self.k)
+        check_count("--synthetic", self.synthetic, 0)
+        if self.synthetic_kind not in KIND_CHOICES:
+            raise AutopatchError(
+                f"--synthetic-kind {self.synthetic_kind!r} is unknown; use one of {', '.join(KIND_CHOICES)}"
+            )
+        if self.k == 0 and not self.synthetic:
+            raise AutopatchError("--k 0 validates on synthetic anomalies only: give --synthetic N (e.g. 16)")
+        check_count("--k", self.k, 0)
         object.__setattr__(self, "image_size", image_size_spec(self.image_size))
         check_resize(self.resize)
         Fidelity(self.bank_fraction, self.query_stride, self.projection)  # checks the three knobs
@@ -68,8 +78,12 @@ class StudySettings:
             raise AutopatchError(f"--max-gflops {self.max_gflops!r} must be a positive number of GFLOPs, e.g. 0.3")
 
     def default_study_name(self) -> str:
-        """`<category>-<space>-k<k>-s<seed>[-oracle][-<objective>]`: the same command resumes the same study."""
-        name = f"{self.category}-{self.space}-k{self.k}-s{self.seed}" + ("-oracle" if self.oracle else "")
+        """`<category>-<space>-k<k>-s<seed>[-syn<N>[<kind>]][-oracle][-<objective>]`: the same command resumes the
+        same study."""
+        name = f"{self.category}-{self.space}-k{self.k}-s{self.seed}"
+        if self.synthetic:
+            name += f"-syn{self.synthetic}" + ("" if self.synthetic_kind == MIX else self.synthetic_kind)
+        name += "-oracle" if self.oracle else ""
         return name + ("" if self.objective == "rwap" else f"-{self.objective}")
 
     def data_source(self) -> str | FolderDataset:

@@ -53,9 +53,11 @@ def study_splits(study: optuna.Study, data_root: str | Path | FolderDataset | No
     attrs = study.user_attrs
     root = data_root if data_root is not None else recorded_data_source(attrs["data_root"], attrs.get("folders"))
     category = None if isinstance(root, FolderDataset) else attrs["category"]
+    recorded = {**LEGACY_DEFAULTS, **attrs}
     return load_splits(
         root, category, int(attrs["k"]), image_size=attrs["image_size"], oracle=bool(attrs["oracle"]),
-        resize=attrs.get("resize", LEGACY_DEFAULTS["resize"]),
+        resize=recorded["resize"], synthetic=int(recorded["synthetic"]), synthetic_kind=recorded["synthetic_kind"],
+        synthetic_seed=int(attrs["seed"]),
     )  # fmt: skip
 
 

@@ -105,8 +105,9 @@ class ArchitectureObjectiveFactory:
         space = get_space(s.space)
         device = resolve_device(self.device)
         splits = load_splits(
-            s.data_source(), s.category, s.k, image_size=s.image_size, oracle=s.oracle, resize=s.resize
-        )
+            s.data_source(), s.category, s.k, image_size=s.image_size, oracle=s.oracle, resize=s.resize,
+            synthetic=s.synthetic, synthetic_kind=s.synthetic_kind, synthetic_seed=s.seed,
+        )  # fmt: skip
         check_gflops_budget(space, splits.image_size, s.max_gflops)
         evaluator = TrialEvaluator(splits, device, fidelity=s.fidelity, seed=s.seed, oracle=s.oracle)
         if s.objective in PIXEL_OBJECTIVES and not evaluator.pixel_labels:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from autopatch.cli.main import main
 from autopatch.data.synthetic import KIND_CHOICES, SYNTHETIC_KINDS, foreground, make_synthetic, poisson_fill
@@ -115,3 +116,41 @@ def test_the_cli_draws_a_picture_of_the_data(tmp_path, capsys):
 
     with Image.open(out) as image:  # two rows of four anomalies, three panels each
         assert image.format == "PNG" and image.width > 3 * image.height
+
+
+def test_synthetic_validation_is_made_from_train_normals_that_leave_the_train_split():
+    from autopatch.data import load_splits
+    from autopatch.data.splits import synthetic_source_paths
+
+    plain = load_splits(TOY, "hazelnut_toy", 1, image_size=48)
+    made = load_splits(TOY, "hazelnut_toy", 0, image_size=48, synthetic=5, synthetic_kind="mix", synthetic_seed=1)
+    sources = synthetic_source_paths(TOY, "hazelnut_toy")
+    assert plain.train.paths == made.train.paths + sources  # the last train normals leave the train split
+    normals = [path for path, kind in zip(plain.val.paths, plain.val.types, strict=True) if kind == "good"]
+    assert made.val.paths[: len(normals)] == normals and made.test.paths == plain.test.paths
+    synthetic = made.val.types[len(normals) :]
+    assert synthetic == ["synthetic_draem", "synthetic_cutpaste", "synthetic_nsa", "synthetic_draem",
+                         "synthetic_cutpaste"]  # fmt: skip
+    # every synthetic image is, outside its mask, exactly one source image and no train or validation normal
+    source_images = plain.train.images[len(made.train) :]
+    others = torch.cat([made.train.images, made.val.images[: len(normals)]])
+    for image, mask in zip(made.val.images[len(normals) :], made.val.masks[len(normals) :], strict=True):
+        outside = ~mask
+        same = [bool((image[:, outside] == source[:, outside]).all()) for source in source_images]
+        assert sum(same) == 1
+        assert not any(bool((image[:, outside] == other[:, outside]).all()) for other in others)
+        assert mask.any()
+
+
+def test_k_0_needs_synthetic_anomalies():
+    from autopatch.data import load_splits
+    from autopatch.search.definition import StudySettings
+
+    with pytest.raises(AutopatchError, match="synthetic"):
+        load_splits(TOY, "hazelnut_toy", 0, image_size=48)
+    with pytest.raises(AutopatchError, match="--k 0 validates on synthetic anomalies only"):
+        StudySettings(TOY, "hazelnut_toy", k=0)
+    with pytest.raises(AutopatchError, match="--synthetic-kind 'blur'"):
+        StudySettings(TOY, "hazelnut_toy", k=0, synthetic=4, synthetic_kind="blur")
+    name = StudySettings(TOY, "hazelnut_toy", k=0, synthetic=4).default_study_name()
+    assert name == "hazelnut_toy-pretrained-k0-s0-syn4"

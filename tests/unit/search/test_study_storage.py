@@ -112,7 +112,8 @@ def settings(tmp_path: Path, **changes) -> StudySettings:
 
 @pytest.mark.parametrize(("key", "value"), [
     ("space", "ofa"), ("k", 2), ("image_size", 128), ("image_size", "224x560"), ("resize", "keep-aspect"),
-    ("oracle", True), ("bank_fraction", 0.1), ("query_stride", 2), ("projection", 64),
+    ("oracle", True), ("bank_fraction", 0.1), ("query_stride", 2), ("projection", 64), ("synthetic", 4),
+    ("synthetic_kind", "nsa"),
 ])  # fmt: skip
 def test_resuming_with_other_settings_is_refused_and_writes_nothing(tmp_path, key, value):
     storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
