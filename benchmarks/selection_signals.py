@@ -1,11 +1,11 @@
 """How well each validation signal ranks architectures: Spearman ρ against Test' rwAP over all trials of a study.
 
-For every k-search study an `autopatch experiment` run left in `--studies` (the Test' searches are skipped), every
-complete trial's architecture is scored on the Test' split (the test anomalies, as the oracle search scores them)
-at the study's own fidelity and seed, and each validation metric the trial stored (rwAP, AP, AUROC, AUROC@0.3,
-AUPRO@0.3, image AP, image AUROC, and rwAP minus its bootstrap standard error) is rank-correlated with that
-Test' rwAP. Prints, per dataset, ρ as mean ± std
-over the studies (seeds), and writes JSON.
+For every k-search study an `autopatch experiment` run (or `benchmarks/synthetic_search.py`) left in `--studies`
+(the Test' searches are skipped), every complete trial's architecture is scored on the Test' split (the test
+anomalies, as the oracle search scores them) at the study's own fidelity and seed, and each validation metric the
+trial stored (rwAP, AP, AUROC, AUROC@0.3, AUPRO@0.3, image AP, image AUROC, and rwAP minus its bootstrap
+standard error) is rank-correlated with that Test' rwAP. Prints, per dataset, ρ as mean ± std over the studies
+(seeds), and writes JSON.
 
     python benchmarks/selection_signals.py --studies runs/select128/studies
 """
@@ -39,10 +39,12 @@ def signal(trial: optuna.trial.FrozenTrial, name: str) -> float:
 
 def study_rhos(study: optuna.Study) -> dict[str, float]:
     """ρ of each validation signal against Test' rwAP over the study's complete (not reused) trials."""
-    attrs = study.user_attrs
+    attrs = {**LEGACY_DEFAULTS, **study.user_attrs}
     root = recorded_data_source(attrs["data_root"], attrs.get("folders"))
-    splits = load_splits(root, attrs["category"], int(attrs["k"]), image_size=attrs["image_size"], oracle=True,
-                         resize=attrs.get("resize", LEGACY_DEFAULTS["resize"]))  # fmt: skip
+    splits = load_splits(root, None if attrs.get("folders") else attrs["category"], int(attrs["k"]),
+                         image_size=attrs["image_size"], oracle=True, resize=attrs["resize"],
+                         synthetic=int(attrs["synthetic"]), synthetic_kind=attrs["synthetic_kind"],
+                         synthetic_seed=int(attrs["seed"]))  # the study's train split: its synthetic sources left out
     evaluator = TrialEvaluator(splits, "cpu", fidelity=Fidelity.recorded(attrs), seed=int(attrs["seed"]), oracle=True)
     trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
               if REUSES_ATTR not in t.user_attrs]  # fmt: skip

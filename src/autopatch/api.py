@@ -291,9 +291,9 @@ def export(
     batch_size: int = 32,
     progress: bool = False,
 ) -> ExportResult:
-    """Re-fit a trial ('best' = highest validation objective within `max_gflops` unless a default architecture
-    lies within one bootstrap standard error of it, re-scored exactly when the search queried a stride or a
-    projection: `search.export.best_trial`) on the train split with the full
+    """Re-fit a trial ('best' = highest validation objective minus its bootstrap standard error within
+    `max_gflops`, re-scored exactly when the search queried a stride or a projection: `search.export.best_trial`)
+    on the train split with the full
     bank (or `coreset`, or a random `bank_fraction` of it seeded by the study's seed, as the search keeps),
     both thresholds on val (`normal_fpr` as in `fit`), save the model file `out` and score it on the test split.
 
@@ -423,7 +423,7 @@ def demo(
     plot = save_pareto_plot(trials_done, out / "pareto.png", title=f"{DEMO_CATEGORY}: {summary.complete} trials")
     log(f"Pareto plot {plot}")
 
-    log("[2/4] export the best trial (highest validation rwAP, or a default within one standard error), refit on train")
+    log("[2/4] export the best trial (highest validation rwAP minus its standard error), refit on the train split")
     result = export(summary, out / "model.pt", device=device, progress=True)
     if on_export is not None:
         on_export(result)

@@ -35,8 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_study_arguments(parser)
     parser.add_argument("--trial", default="best",
-                        help="trial number, or 'best' (highest val objective, or a default architecture within one "
-                        "standard error of it; default)")  # fmt: skip
+                        help="trial number, or 'best' (highest val objective minus its standard error; default)")
     parser.add_argument("--max-gflops", type=float, default=None, help="with 'best': best within this budget")
     parser.add_argument("--coreset", type=float, default=None, help="greedy coreset fraction of the bank, e.g. 0.1")
     parser.add_argument("--bank-fraction", type=float, default=1.0,

@@ -4,12 +4,12 @@ Per dataset (a root + category): one search per (k, seed) on the validation spli
 search per seed; every trial of each search's validation Pareto front, and every default architecture the
 search scored first, is re-fitted exactly on the train split (thresholds on that k's validation split, which
 it also re-scores, with bootstrap standard errors) and scored on the shared test split. The chosen trial
-('best', and the same within --max-gflops) is `search.pareto.select_within_noise` of those re-scored values:
-the highest validation rwAP unless a default architecture lies within one standard error of it. So the
-search's fidelity only decides the candidates, never the pick. Test', the upper bound, picks its front trial
-with the highest exact test rwAP. The front's highest re-scored value ('highest',
-the pick before the noise was in view) and each default are recorded beside it; the test scores of the front
-give Figure 2's test fronts. The baseline is fitted once per dataset on the same splits.
+('best', and the same within --max-gflops) is `search.pareto.select_lower_bound` of those re-scored values:
+the highest validation rwAP minus its standard error. So the search's fidelity only decides the candidates,
+never the pick. Test', the upper bound, picks its front trial with the highest exact test rwAP. The front's
+highest re-scored value ('highest', the pick before the noise was in view) and each default are recorded beside
+it; the test scores of the front give Figure 2's test fronts. The baseline is fitted once per dataset on the
+same splits.
 
 The searches run at `fidelity` (`search.fidelity`); `bank_fraction`, when given, applies to the searches and
 the re-fits alike (same seed), else the re-fits keep the whole bank (the deployable `export` model's
@@ -68,7 +68,7 @@ from autopatch.report.pareto_plot import save_pareto_plot
 from autopatch.search.architecture import Architecture
 from autopatch.search.definition import DEFAULT_ATTR, StudySettings, folder_strings, open_study
 from autopatch.search.export import trial_architecture
-from autopatch.search.pareto import candidates, objectives, pareto_front, select_within_noise
+from autopatch.search.pareto import candidates, objectives, pareto_front, select_lower_bound
 from autopatch.search.storage import default_storage_url, open_storage
 from autopatch.search.study import run_study
 from autopatch.segmenter import Segmenter, fit_and_evaluate
@@ -144,14 +144,13 @@ class ExperimentRunner:
             exact = {number: refit[scored]["rwap"] for number, refit in refits.items()}
             errors = {number: refit[scored].get("rwap" + SE_SUFFIX) for number, refit in refits.items()}
             defaults = [] if spec.oracle else [t for t in choices if t.user_attrs.get(DEFAULT_ATTR)]
-            numbers = [t.number for t in defaults]
-            chosen = {BEST: select_within_noise(choices, exact, errors, numbers)}
+            chosen = {BEST: select_lower_bound(choices, exact, errors)}
             if not spec.oracle:
-                chosen[HIGHEST] = select_within_noise(front, exact)
+                chosen[HIGHEST] = select_lower_bound(front, exact)
             if s.max_gflops is not None:
                 within = [t for t in choices if objectives(t)[0] <= s.max_gflops]
                 if within:
-                    chosen[BUDGET] = select_within_noise(within, exact, errors, numbers)
+                    chosen[BUDGET] = select_lower_bound(within, exact, errors)
                 else:
                     self.log(f"[{dataset.label}] {study.study_name}: no trial within {s.max_gflops:g} GFLOPs")
             for trial in front:

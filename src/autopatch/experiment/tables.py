@@ -146,8 +146,8 @@ def rwap_gflops_table(results: ExperimentResults, selection: str = BEST, title: 
                 csv_rows.append([dataset, column, len(scores), score_mean, score_std, cost_mean, cost_std])
         rows.append(row)
     return Table(
-        title=title or "Test rwAP (%) and encoder GFLOPs of the chosen trial (highest validation rwAP, or a default "
-        "architecture within one standard error of it), mean ± std over seeds",
+        title=title or "Test rwAP (%) and encoder GFLOPs of the chosen trial (highest validation rwAP minus its "
+        "standard error), mean ± std over seeds",
         header=header,
         rows=rows,
         csv_header=["dataset", "method", "n", "rwap_pct_mean", "rwap_pct_std", "gflops_mean", "gflops_std"],

@@ -43,7 +43,7 @@ _EXPORTS = {
     "run_study": "autopatch.search.study",
     "run_worker": "autopatch.search.workers",
     "select_trial": "autopatch.search.pareto",
-    "select_within_noise": "autopatch.search.pareto",
+    "select_lower_bound": "autopatch.search.pareto",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__ = lazy_exports(__name__, _EXPORTS)

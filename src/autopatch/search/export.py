@@ -4,7 +4,7 @@ Search trials may score at a lower fidelity (`search.fidelity`); the exported mo
 the full train bank (optionally greedy-coreset subsampled), picks its pixel threshold on the validation
 split and reports test-split metrics, so the user sees what the file will do, not what the trial scored.
 `best_trial` re-scores the candidates exactly when the study used a query stride or a projection, so those
-never decide the pick by themselves, and keeps a default architecture unless the validation says otherwise.
+never decide the pick by themselves, and picks by a lower confidence bound, so the noise is in view.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from autopatch.errors import AutopatchError
 from autopatch.files import check_output_file
 from autopatch.metrics import DEFAULT_NORMAL_FPR, SE_SUFFIX
 from autopatch.search.architecture import Architecture
-from autopatch.search.definition import DEFAULT_ATTR, LEGACY_DEFAULTS, recorded_data_source
+from autopatch.search.definition import LEGACY_DEFAULTS, recorded_data_source
 from autopatch.search.evaluator import TrialEvaluator
 from autopatch.search.fidelity import Fidelity
 from autopatch.search.names import objective_metric
-from autopatch.search.pareto import candidates, objectives, select_trial, select_within_noise
+from autopatch.search.pareto import candidates, objectives, select_lower_bound, select_trial
 from autopatch.segmenter import Segmenter, fit_and_evaluate
 
 
@@ -68,10 +68,10 @@ def best_trial(
     device: str = "auto",
 ) -> FrozenTrial:
     """'best': among the front and the default architectures within `max_gflops` (`search.pareto.candidates`),
-    the highest validation objective, unless a default architecture lies within one bootstrap standard error
-    of it (`search.pareto.select_within_noise`). When the study's trials queried a stride or a projection,
-    every candidate is first re-scored at full fidelity but for the study's bank fraction (exact 1-NN, every
-    query), and those values and their standard errors decide."""
+    the highest validation objective minus its bootstrap standard error (`search.pareto.select_lower_bound`).
+    When the study's trials queried a stride or a projection, every candidate is first re-scored at full
+    fidelity but for the study's bank fraction (exact 1-NN, every query), and those values and their standard
+    errors decide."""
     attrs = study.user_attrs
     trials = study.get_trials(deepcopy=False)
     choices = candidates(trials, max_gflops)
@@ -89,8 +89,7 @@ def best_trial(
         scored = {t.number: evaluator.evaluate(trial_architecture(t)).metrics for t in choices}
     values = {number: metrics[metric] for number, metrics in scored.items()}
     errors = {number: metrics.get(metric + SE_SUFFIX) for number, metrics in scored.items()}
-    defaults = [t.number for t in choices if t.user_attrs.get(DEFAULT_ATTR)]
-    return select_within_noise(choices, values, errors, defaults)
+    return select_lower_bound(choices, values, errors)
 
 
 def export_trial(

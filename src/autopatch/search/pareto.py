@@ -6,7 +6,7 @@ Computed here from trial values rather than with `Study.best_trials`, so a `--ma
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 
 from optuna.trial import FrozenTrial, TrialState
 
@@ -73,27 +73,18 @@ def select_trial(trials: Sequence[FrozenTrial], choice: str | int, max_gflops: f
     return min(candidates, key=lambda t: (-objectives(t)[1], objectives(t)[0], t.number))
 
 
-def select_within_noise(
-    trials: Sequence[FrozenTrial],
-    values: dict[int, float],
-    errors: dict[int, float | None] | None = None,
-    defaults: Collection[int] = (),
+def select_lower_bound(
+    trials: Sequence[FrozenTrial], values: dict[int, float], errors: dict[int, float | None] | None = None
 ) -> FrozenTrial:
-    """The pick with the noise in view: `values` maps trial number -> its validation objective as re-scored
-    exactly (whatever fidelity the search ran at, so the search's own values only decide the candidates),
-    `errors` -> that value's bootstrap standard error, `defaults` the numbers of default-architecture trials.
-
-    The best is the highest value (fewest GFLOPs on ties). When it has a standard error and a default trial
-    lies within one standard error of it, the default with the highest value is kept instead: an architecture
-    replaces the known-good default only when it beats it by more than the validation's noise."""
+    """The pick with the noise in view: the trial whose validation objective minus its bootstrap standard error
+    (a lower confidence bound) is highest, fewest GFLOPs on ties. `values` maps trial number -> its validation
+    objective as re-scored exactly (whatever fidelity the search ran at, so the search's own values only decide
+    the candidates), `errors` -> that value's standard error (None or missing: 0, as for studies made before
+    autopatch stored them, where the rule is the highest value)."""
     if not trials:
         raise AutopatchError("no trial to choose from; run more trials")
-    best = min(trials, key=lambda t: (-values[t.number], objectives(t)[0], t.number))
-    error = (errors or {}).get(best.number)
-    if error is None:
-        return best
-    close = [t for t in trials if t.number in defaults and values[t.number] >= values[best.number] - error]
-    return min(close, key=lambda t: (-values[t.number], objectives(t)[0], t.number)) if close else best
+    known = errors or {}
+    return min(trials, key=lambda t: (-(values[t.number] - (known.get(t.number) or 0.0)), objectives(t)[0], t.number))
 
 
 def candidates(trials: Sequence[FrozenTrial], max_gflops: float | None = None) -> list[FrozenTrial]:
@@ -123,7 +114,7 @@ def noise_summary(front: Sequence[FrozenTrial], metric: str, label: str) -> str 
     if value < 0.01:
         return line + "; every trial scores below 1 %: the search is ranking noise, add validation anomalies (--k)"
     if close == len(front) and len(front) > 1:
-        return line + "; the validation cannot separate the front: prefer the cheapest or the default architecture"
+        return line + "; the validation cannot separate the front: a cheaper trial is as good a choice"
     return line
 
 

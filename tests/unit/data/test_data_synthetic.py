@@ -3,6 +3,8 @@ Poisson blend checked against a dense solve of the equations written out by loop
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -11,7 +13,7 @@ from autopatch.cli.main import main
 from autopatch.data.synthetic import KIND_CHOICES, SYNTHETIC_KINDS, foreground, make_synthetic, poisson_fill
 from autopatch.errors import AutopatchError
 
-TOY = "examples/data/hazelnut_toy"
+TOY = str(Path(__file__).resolve().parents[3] / "examples" / "data" / "hazelnut_toy")
 
 
 def textured_normals(count: int = 4, size: int = 48, seed: int = 0) -> np.ndarray:

@@ -16,8 +16,8 @@ from autopatch.search.pareto import (
     front_table,
     noise_summary,
     pareto_front,
+    select_lower_bound,
     select_trial,
-    select_within_noise,
 )
 
 STATES = [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]  # the middle trial failed
@@ -111,41 +111,34 @@ def test_without_standard_errors_the_pick_is_the_highest_value_then_the_fewest_g
     tied = [t for t in trials if rescored[t.number] == best_value]
     cheapest = min(t.values[0] for t in tied)
     want = next(t for t in tied if t.values[0] == cheapest)  # the first (lowest number) of the cheapest
-    defaults = [t.number for t in trials[:3]]
-    assert select_within_noise(trials, rescored, defaults=defaults).number == want.number
-    assert select_within_noise(trials, rescored, {want.number: None}, defaults).number == want.number
+    assert select_lower_bound(trials, rescored).number == want.number
+    assert select_lower_bound(trials, rescored, {want.number: None}).number == want.number
 
 
 @pytest.mark.parametrize("seed", range(30))
-def test_a_default_within_one_standard_error_of_the_best_is_kept(seed):
+def test_the_pick_is_the_highest_lower_bound(seed):
     rng = np.random.default_rng(seed)
     trials = random_trials(rng)
     values = {t.number: float(rng.integers(0, 8)) / 8 for t in trials}
     errors = {t.number: float(rng.integers(0, 3)) / 8 for t in trials}
-    defaults = {int(n) for n in rng.choice(9, size=int(rng.integers(0, 4)), replace=False)}
     # the oracle: a loop over the trials in number order, written without min/sort keys
-    best = None
+    want = None
     for t in trials:
-        if best is None or values[t.number] > values[best.number] or (
-            values[t.number] == values[best.number] and t.values[0] < best.values[0]
-        ):
-            best = t
-    want = best
-    for t in trials:
-        if t.number in defaults and values[t.number] >= values[best.number] - errors[best.number]:
-            if want.number not in defaults or values[t.number] > values[want.number] or (
-                values[t.number] == values[want.number] and t.values[0] < want.values[0]
-            ):
-                want = t
-    assert select_within_noise(trials, values, errors, defaults).number == want.number
+        bound = values[t.number] - errors[t.number]
+        if want is None:
+            want = t
+            continue
+        best = values[want.number] - errors[want.number]
+        if bound > best or (bound == best and t.values[0] < want.values[0]):
+            want = t
+    assert select_lower_bound(trials, values, errors).number == want.number
 
 
-def test_a_default_further_than_one_standard_error_gives_way():
+def test_a_noisier_higher_value_gives_way_to_a_surer_one():
     trials = make_trials([(0.5, 0.6), (1.0, 0.7)])
     values = {0: 0.6, 1: 0.7}
-    assert select_within_noise(trials, values, {1: 0.1}, [0]).number == 0  # 0.6 >= 0.7 - 0.1
-    assert select_within_noise(trials, values, {1: 0.09}, [0]).number == 1
-    assert select_within_noise(trials, values, {1: 0.5}, []).number == 1  # no default: the best
+    assert select_lower_bound(trials, values, {0: 0.01, 1: 0.2}).number == 0  # 0.59 > 0.5
+    assert select_lower_bound(trials, values, {0: 0.01, 1: 0.05}).number == 1  # 0.65 > 0.59
 
 
 def test_candidates_add_the_default_trials_off_the_front():
