@@ -22,8 +22,8 @@ import numpy as np
 
 from autopatch.metrics.curves import ThresholdCurve, average_precision
 from autopatch.metrics.image import image_metrics, image_scores
-from autopatch.metrics.inputs import NORMAL_TYPE, checked_maps, checked_types
-from autopatch.metrics.regions import Regions, find_regions
+from autopatch.metrics.inputs import checked_maps, checked_types
+from autopatch.metrics.regions import find_regions, rwap_region_weights
 
 BOOTSTRAP_DRAWS = 100
 SE_SUFFIX = "_se"
@@ -65,7 +65,7 @@ def resampled_rwap(scores: object, masks: object, types: Sequence[str], counts: 
     normal_at_or_above = at_or_above - anomalous_at_or_above
     values = np.full(counts.shape[0], np.nan)
     for draw, copies in enumerate(counts):
-        weights = _resampled_region_weights(regions, types, copies)
+        weights = rwap_region_weights(regions, types, copies)
         if not weights.any():
             continue
         false_positive = normal_at_or_above @ copies
@@ -74,24 +74,6 @@ def resampled_rwap(scores: object, masks: object, types: Sequence[str], counts: 
         flagged = true_positive + false_positive > 0  # a threshold above every pixel it holds adds no recall
         values[draw] = average_precision(true_positive[flagged], false_positive[flagged])
     return values
-
-
-def _resampled_region_weights(regions: Regions, types: Sequence[str], copies: np.ndarray) -> np.ndarray:
-    """`metrics.regions.rwap_region_weights` of the stack holding `copies[i]` copies of image i (0 for the
-    regions of images it leaves out)."""
-    weights = np.zeros(regions.count)
-    held = copies[regions.images]
-    if not held.any():
-        return weights
-    present = sorted({kind for kind, n in zip(types, copies, strict=True) if n and kind != NORMAL_TYPE})
-    type_index = {kind: index for index, kind in enumerate(present)}
-    region_type = np.array([type_index.get(types[image], -1) for image in regions.images], dtype=np.int64)
-    inside = held > 0
-    regions_per_type = np.bincount(region_type[inside], weights=held[inside], minlength=len(present))
-    areas = regions.areas.astype(np.float64)
-    mean_area = np.dot(held, areas) / held.sum()
-    weights[inside] = (mean_area / areas[inside]) * (regions_per_type.mean() / regions_per_type[region_type[inside]])
-    return weights
 
 
 def standard_errors(

@@ -52,22 +52,31 @@ def find_regions(masks: np.ndarray) -> Regions:
     return Regions(labels=labels, areas=areas, images=images)
 
 
-def rwap_region_weights(regions: Regions, types: Sequence[str]) -> np.ndarray:
+def rwap_region_weights(regions: Regions, types: Sequence[str], copies: np.ndarray | None = None) -> np.ndarray:
     """float64 [R]: the rwAP weight shared by all pixels of each region.
 
     As in the reference code, the mean region count runs over every defect type that occurs in `types`
     (a type whose masks happen to be empty counts with 0 regions). When every defect type has at least one
     region, the weights of all anomalous pixels sum to the anomalous pixel count.
+
+    `copies` (int [N], default one each) gives the weights of the stack that holds `copies[i]` copies of image
+    i, as a bootstrap resample does (`metrics.bootstrap`): a region counts once per copy, the types are those of
+    the images held, and the regions of images left out weigh 0.
     """
-    if regions.count == 0:
-        return np.zeros(0, dtype=np.float64)
-    defect_types = sorted({kind for kind in types if kind != NORMAL_TYPE})
+    copies = np.ones(len(types), dtype=np.int64) if copies is None else np.asarray(copies)
+    weights = np.zeros(regions.count, dtype=np.float64)
+    held = copies[regions.images]
+    if not held.any():
+        return weights
+    defect_types = sorted({kind for kind, n in zip(types, copies, strict=True) if n and kind != NORMAL_TYPE})
     type_index = {kind: index for index, kind in enumerate(defect_types)}
-    image_type = np.array([type_index.get(kind, -1) for kind in types], dtype=np.int64)
-    region_type = image_type[regions.images]
-    regions_per_type = np.bincount(region_type, minlength=len(defect_types)).astype(np.float64)
+    region_type = np.array([type_index.get(types[image], -1) for image in regions.images], dtype=np.int64)
+    inside = held > 0
+    regions_per_type = np.bincount(region_type[inside], weights=held[inside], minlength=len(defect_types))
     areas = regions.areas.astype(np.float64)
-    return (areas.mean() / areas) * (regions_per_type.mean() / regions_per_type[region_type])
+    mean_area = np.dot(held, areas) / held.sum()
+    weights[inside] = (mean_area / areas[inside]) * (regions_per_type.mean() / regions_per_type[region_type[inside]])
+    return weights
 
 
 def rwap_pixel_weights(masks: object, types: Sequence[str]) -> np.ndarray:
