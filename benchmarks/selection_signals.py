@@ -21,11 +21,10 @@ import optuna
 from optuna.trial import TrialState
 from scipy.stats import spearmanr
 
-from autopatch.data import load_splits
 from autopatch.files import write_text
 from autopatch.search import Fidelity, TrialEvaluator
-from autopatch.search.definition import LEGACY_DEFAULTS, REUSES_ATTR, recorded_data_source
-from autopatch.search.export import trial_architecture
+from autopatch.search.definition import REUSES_ATTR
+from autopatch.search.export import study_splits, trial_architecture
 
 SIGNALS = ("rwap", "ap", "auroc", "pauroc_0.3", "aupro_0.3", "image_ap", "image_auroc", "rwap_lcb")
 
@@ -39,12 +38,8 @@ def signal(trial: optuna.trial.FrozenTrial, name: str) -> float:
 
 def study_rhos(study: optuna.Study) -> dict[str, float]:
     """ρ of each validation signal against Test' rwAP over the study's complete (not reused) trials."""
-    attrs = {**LEGACY_DEFAULTS, **study.user_attrs}
-    root = recorded_data_source(attrs["data_root"], attrs.get("folders"))
-    splits = load_splits(root, None if attrs.get("folders") else attrs["category"], int(attrs["k"]),
-                         image_size=attrs["image_size"], oracle=True, resize=attrs["resize"],
-                         synthetic=int(attrs["synthetic"]), synthetic_kind=attrs["synthetic_kind"],
-                         synthetic_seed=int(attrs["seed"]))  # the study's train split: its synthetic sources left out
+    attrs = study.user_attrs
+    splits = study_splits(study, oracle=True)  # the study's own train split, its Test' anomalies
     evaluator = TrialEvaluator(splits, "cpu", fidelity=Fidelity.recorded(attrs), seed=int(attrs["seed"]), oracle=True)
     trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
               if REUSES_ATTR not in t.user_attrs]  # fmt: skip

@@ -59,8 +59,7 @@ class SyntheticSet:
 def make_synthetic(normals: np.ndarray, count: int, kind: str = MIX, seed: int = 0) -> SyntheticSet:
     """`count` synthetic anomalies from the uint8 [M, H, W, 3] `normals`: anomaly i is made on normal i mod M
     with content from another normal (the same one when M is 1)."""
-    if kind not in KIND_CHOICES:
-        raise AutopatchError(f"--synthetic-kind {kind!r} is unknown; use one of {', '.join(KIND_CHOICES)}")
+    check_kind(kind)
     normals = np.asarray(normals)
     if normals.dtype != np.uint8 or normals.ndim != 4 or normals.shape[-1] != 3 or normals.shape[0] == 0:
         raise AutopatchError(f"synthetic anomalies need uint8 [M, H, W, 3] normal images, got {normals.shape}")
@@ -80,6 +79,12 @@ def make_synthetic(normals: np.ndarray, count: int, kind: str = MIX, seed: int =
         targets.append(target)
         sources.append(source)
     return SyntheticSet(np.stack(images), np.stack(masks), kinds, targets, sources)
+
+
+def check_kind(kind: str) -> None:
+    """One error line unless `kind` is a generator or `mix`."""
+    if kind not in KIND_CHOICES:
+        raise AutopatchError(f"--synthetic-kind {kind!r} is unknown; use one of {', '.join(KIND_CHOICES)}")
 
 
 def foreground(image: np.ndarray) -> np.ndarray:

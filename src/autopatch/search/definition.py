@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import optuna
 
 from autopatch.data import FolderDataset
-from autopatch.data.synthetic import KIND_CHOICES, MIX
+from autopatch.data.synthetic import MIX, check_kind
 from autopatch.errors import AutopatchError, check_count
 from autopatch.image_size import check_resize, image_size_spec
 from autopatch.search._optuna import TrialSeededTPESampler
@@ -64,10 +64,7 @@ class StudySettings:
         if self.objective not in OBJECTIVES:
             raise AutopatchError(f"--objective {self.objective!r} is unknown; use one of {', '.join(OBJECTIVES)}")
         check_count("--synthetic", self.synthetic, 0)
-        if self.synthetic_kind not in KIND_CHOICES:
-            raise AutopatchError(
-                f"--synthetic-kind {self.synthetic_kind!r} is unknown; use one of {', '.join(KIND_CHOICES)}"
-            )
+        check_kind(self.synthetic_kind)
         if self.k == 0 and not self.synthetic:
             raise AutopatchError("--k 0 validates on synthetic anomalies only: give --synthetic N (e.g. 16)")
         check_count("--k", self.k, 0)

@@ -48,15 +48,19 @@ def trial_architecture(trial: FrozenTrial) -> Architecture:
     return Architecture.from_dict(data)
 
 
-def study_splits(study: optuna.Study, data_root: str | Path | FolderDataset | None = None) -> Splits:
-    """The splits a study was searched on (`data_root` overrides the data it recorded)."""
+def study_splits(
+    study: optuna.Study, data_root: str | Path | FolderDataset | None = None, oracle: bool | None = None
+) -> Splits:
+    """The splits a study was searched on (`data_root` overrides the data it recorded; `oracle` whether the
+    test split is Test', by default as the study was searched)."""
     attrs = study.user_attrs
+    oracle = bool(attrs["oracle"]) if oracle is None else oracle
     root = data_root if data_root is not None else recorded_data_source(attrs["data_root"], attrs.get("folders"))
     category = None if isinstance(root, FolderDataset) else attrs["category"]
     recorded = {**LEGACY_DEFAULTS, **attrs}
     return load_splits(
-        root, category, int(attrs["k"]), image_size=attrs["image_size"], oracle=bool(attrs["oracle"]),
-        resize=recorded["resize"], synthetic=int(recorded["synthetic"]), synthetic_kind=recorded["synthetic_kind"],
+        root, category, int(attrs["k"]), image_size=attrs["image_size"], oracle=oracle, resize=recorded["resize"],
+        synthetic=int(recorded["synthetic"]), synthetic_kind=recorded["synthetic_kind"],
         synthetic_seed=int(attrs["seed"]),
     )  # fmt: skip
 
