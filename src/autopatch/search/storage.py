@@ -21,6 +21,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
 
 from autopatch.errors import AutopatchError, check_positive
+from autopatch.search._interrupts import interrupts_held
 from autopatch.search._optuna import HeartbeatJournalStorage, HeartbeatRDBStorage
 
 JOURNAL_PREFIX = "journal:///"
@@ -140,7 +141,7 @@ def check_driver(url: str) -> None:
 def _open(url: str, scheme: str, heartbeat: Heartbeat) -> optuna.storages.BaseStorage:
     retry = RetryHeartbeatStaleTrialCallback(max_retry=heartbeat.max_retry)
     if scheme == "journal":
-        backend = JournalFileBackend(url.partition(":///")[2])
+        backend = _WholeAppendsBackend(url.partition(":///")[2])
         return HeartbeatJournalStorage(backend, heartbeat.interval_s, heartbeat.grace_period_s, retry)
     url = with_driver(url)
     check_driver(url)
@@ -164,6 +165,16 @@ def _open(url: str, scheme: str, heartbeat: Heartbeat) -> optuna.storages.BaseSt
                 raise
             time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+class _WholeAppendsBackend(JournalFileBackend):
+    """The journal file, whose appends a Ctrl-C never cuts: Optuna's file lock, interrupted between its rename
+    and unlink, fails with FileNotFoundError instead of KeyboardInterrupt and leaves the lock behind. A Ctrl-C
+    that arrives during an append acts when the append has finished."""
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        with interrupts_held():
+            super().append_logs(logs)
 
 
 def _creation_race(error: sqlalchemy.exc.DatabaseError) -> bool:

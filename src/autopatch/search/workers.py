@@ -21,8 +21,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -31,6 +30,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from autopatch.errors import AutopatchError, AutopatchWarning
+from autopatch.search._interrupts import interrupts_held
 from autopatch.search._optuna import heartbeat_thread
 from autopatch.search.definition import Objective, ObjectiveFactory, StudySettings, first_trials_of, open_study
 from autopatch.search.evaluator import TrialFailed
@@ -123,43 +123,6 @@ def _run_trial(study: optuna.Study, objective: Objective, job: WorkerJob) -> str
             trial.set_user_attr(CONSTRAINT_ATTR, excess)
         study.tell(trial, [float(outcome.gflops), score])
         return None
-
-
-@contextmanager
-def interrupts_held() -> Iterator[Callable[[], AbstractContextManager[None]]]:
-    """Hold Ctrl-C (SIGINT) while the block runs and deliver it when the block ends; the block gets
-    `released`, a context inside which Ctrl-C acts at once (a held one is delivered on entry). A no-op off
-    the main thread (signals reach only it) and where SIGINT is ignored."""
-    previous = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or previous in (signal.SIG_IGN, None):
-        yield nullcontext
-        return
-    held: list[int] = []
-
-    def hold(signum: int, _frame: object) -> None:
-        held.append(signum)
-
-    def deliver() -> None:
-        signal.signal(signal.SIGINT, previous)
-        if held:
-            held.clear()
-            signal.raise_signal(signal.SIGINT)
-
-    @contextmanager
-    def released() -> Iterator[None]:
-        try:
-            deliver()
-            yield
-        finally:
-            signal.signal(signal.SIGINT, hold)
-
-    signal.signal(signal.SIGINT, hold)
-    try:
-        yield released
-    except BaseException:
-        signal.signal(signal.SIGINT, previous)  # one Ctrl-C is on its way up already; a held one joins it
-        raise
-    deliver()
 
 
 def _slots_taken_before(study: optuna.Study, number: int) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 from dataclasses import replace
 from pathlib import Path
@@ -235,3 +237,21 @@ def test_a_bad_fidelity_is_one_line_before_anything_is_written(tmp_path, knobs, 
         settings(tmp_path, **knobs)
     assert message in one_line(error)
     assert not list(tmp_path.iterdir())
+
+
+def test_ctrl_c_inside_a_journal_write_acts_after_the_write_and_leaves_no_lock(tmp_path, monkeypatch):
+    path = tmp_path / "s.journal"
+    storage = open_storage(f"journal:///{path}")
+    study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], "s")
+    rename = os.rename
+
+    def ctrl_c_then_rename(*args):  # Optuna's lock releases by rename + unlink: Ctrl-C lands between them
+        signal.raise_signal(signal.SIGINT)
+        rename(*args)
+
+    monkeypatch.setattr(os, "rename", ctrl_c_then_rename)
+    with pytest.raises(KeyboardInterrupt):
+        storage.set_study_user_attr(study_id, "written", True)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.journal"]  # no lock or rename file left behind
+    assert open_storage(f"journal:///{path}").get_study_user_attrs(study_id) == {"written": True}

@@ -9,9 +9,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from autopatch.search._interrupts import interrupts_held
 from autopatch.search.definition import StudySettings, TrialOutcome
 from autopatch.search.storage import Heartbeat
-from autopatch.search.workers import FAIL_REASON_ATTR, WorkerJob, interrupts_held, work
+from autopatch.search.workers import FAIL_REASON_ATTR, WorkerJob, work
 
 
 def ctrl_c() -> None:
