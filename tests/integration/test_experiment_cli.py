@@ -1,4 +1,5 @@
-"""`autopatch experiment` end to end on the shipped hazelnut toy set (pretrained space, 64 px, 2 seeds, k=1):
+"""`autopatch experiment` end to end on the shipped hazelnut toy set (pretrained space, 64 px, 2 seeds, k=1 and
+k=0 with synthetic anomalies):
 every table and figure file is written, the tables parse with the expected rows, the qualitative figure has
 one row per chosen image, and a rerun reuses every study and cached re-fit."""
 
@@ -26,7 +27,8 @@ def command(out: Path) -> list[str]:
     return [
         "experiment", str(TOY_ROOT), "--category", CATEGORY, "--k", "1", "--seeds", "0,1", "--trials", str(TRIALS),
         "--space", "pretrained", "--baseline", "efficientnet_lite0", "--image-size", str(IMAGE_SIZE),
-        "--bank-fraction", "0.5", "--examples-per-type", str(ROWS_PER_TYPE), "--device", "cpu", "--out", str(out),
+        "--bank-fraction", "0.5", "--synthetic", "4", "--examples-per-type", str(ROWS_PER_TYPE), "--device", "cpu",
+        "--out", str(out),
     ]  # fmt: skip
 
 
@@ -71,19 +73,22 @@ def test_every_table_and_figure_is_written(experiment_dir: Path) -> None:
 def test_tables_hold_the_expected_rows(experiment_dir: Path) -> None:
     rows = read_csv(experiment_dir / "table3_rwap_gflops.csv")
     assert [(r["dataset"], r["method"], r["n"]) for r in rows] == [
-        (CATEGORY, "k=1", "2"), (CATEGORY, "Test'", "2"), (CATEGORY, "baseline", "1")
+        (CATEGORY, "k=1", "2"), (CATEGORY, "k=0 (synthetic)", "2"), (CATEGORY, "Test'", "2"),
+        (CATEGORY, "baseline", "1"),
     ]  # fmt: skip
     for row in rows:
         assert 0.0 <= float(row["rwap_pct_mean"]) <= 100.0 and float(row["gflops_mean"]) > 0.0
     markdown = (experiment_dir / "table3_rwap_gflops.md").read_text(encoding="utf-8")
-    header = "| dataset | k=1 rwAP % | k=1 GFLOPs | Test' rwAP % | Test' GFLOPs | baseline rwAP % | baseline GFLOPs |"
+    header = ("| dataset | k=1 rwAP % | k=1 GFLOPs | k=0 (synthetic) rwAP % | k=0 (synthetic) GFLOPs | Test' rwAP % "
+              "| Test' GFLOPs | baseline rwAP % | baseline GFLOPs |")
     assert header in markdown
     assert f"pretrained space, {TRIALS} complete trials per search, seeds 0,1, {IMAGE_SIZE} px" in markdown
     metrics = read_csv(experiment_dir / "table5_metrics.csv")
-    assert len(metrics) == 3 * 7 and {r["rank"] for r in metrics} <= {"1", "2", "3"}  # 5 pixel + 2 image metrics
+    assert len(metrics) == 4 * 7 and {r["rank"] for r in metrics} <= {"1", "2", "3", "4"}  # 5 pixel + 2 image metrics
     architectures = read_csv(experiment_dir / "table6_architectures.csv")
     assert sorted((r["method"], r["seed"]) for r in architectures) == [
-        ("Test'", "0"), ("Test'", "1"), ("baseline", ""), ("k=1", "0"), ("k=1", "1")
+        ("Test'", "0"), ("Test'", "1"), ("baseline", ""), ("k=0 (synthetic)", "0"), ("k=0 (synthetic)", "1"),
+        ("k=1", "0"), ("k=1", "1")
     ]  # fmt: skip
     assert any(r["architecture"].startswith("efficientnet_lite") for r in architectures if r["method"] == "k=1")
 
@@ -94,7 +99,7 @@ def test_qualitative_figure_has_one_row_per_chosen_image(experiment_dir: Path) -
     # the toy set has one defect type ("colour") with more than ROWS_PER_TYPE test images
     with Image.open(experiment_dir / f"figure3_qualitative_{CATEGORY}.png") as image:
         assert image.height == ROWS_PER_TYPE * CELL_PX + HEADER_PX
-    assert {p["method"] for p in results["fronts"]} == {"k=1", "Test'"}
+    assert {p["method"] for p in results["fronts"]} == {"k=1", "k=0 (synthetic)", "Test'"}
 
 
 def test_picks_come_from_the_candidates_and_test_prime_takes_its_best_front_trial(experiment_dir: Path) -> None:
@@ -116,7 +121,8 @@ def test_rerun_reuses_studies_and_refits(experiment_dir: Path, capsys: pytest.Ca
     capsys.readouterr()
     assert main(command(experiment_dir)) == 0
     printed = capsys.readouterr().out
-    assert printed.count(f"reusing {TRIALS} complete trials") == 4  # 2 seeds x (k=1, Test')
+    assert printed.count(f"reusing {TRIALS} complete trials") == 6  # 2 seeds x (k=1, k=0 synthetic, Test')
+    assert f"{CATEGORY}-pretrained-k0-s1-syn4: reusing" in printed  # the name `autopatch search` gives it
     assert "refit " not in printed and "baseline PatchCore" not in printed
 
 

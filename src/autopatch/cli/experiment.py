@@ -11,6 +11,7 @@ from autopatch.cli.common import (
     add_fidelity,
     add_folder_dataset,
     add_image_size,
+    add_synthetic_kind,
     folder_dataset,
     int_list,
 )
@@ -32,6 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--category", default=[], nargs="+", help="category folder name(s), e.g. bottle")
     add_folder_dataset(parser)
     parser.add_argument("--k", type=int_list, default=[1, 2, 4], help="validation shots to search with (default 1,2,4)")
+    parser.add_argument("--synthetic", type=int, default=0,
+                        help="also search with no real defect: a 'k=0 (synthetic)' column validated on this many "
+                        "synthetic anomalies (see `autopatch synthetic`)")  # fmt: skip
+    add_synthetic_kind(parser, "--synthetic-kind", "generator of the synthetic anomalies; mix cycles through all")
     parser.add_argument("--seeds", type=int_list, default=[0, 1, 2], help="search seeds (default 0,1,2)")
     parser.add_argument("--trials", type=int, default=100, help="complete trials per search")
     parser.add_argument("--space", choices=SPACE_NAMES, default="pretrained", help="search space (default pretrained)")
@@ -67,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         baseline_coreset=args.baseline_coreset, image_size=args.image_size, fidelity=args.fidelity,
         bank_fraction=args.bank_fraction,
         storage=args.storage, device=args.device, batch_size=args.batch_size,
-        examples_per_type=args.examples_per_type, folders=folder_dataset(args),
+        examples_per_type=args.examples_per_type, folders=folder_dataset(args), synthetic=args.synthetic,
+        synthetic_kind=args.synthetic_kind,
     )  # fmt: skip
     outputs = run_experiment(settings, log=print, progress=True)
     for path in outputs.files:

@@ -20,6 +20,7 @@ BEST = "best"
 BUDGET = "budget"
 HIGHEST = "highest"  # the front's highest validation rwAP, the pick before the noise was in view
 DEFAULT = "default"  # one of the space's default architectures (every search scores them first)
+SYNTHETIC = "k=0 (synthetic)"  # the searches validated on synthetic anomalies only (data.synthetic)
 
 
 def method_name(k: int) -> str:
@@ -29,9 +30,10 @@ def method_name(k: int) -> str:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """dataset: table row label; method: 'k=1'.. / "Test'" / 'baseline'; seed: the search's seed (None for
-    the baseline); selection: 'best' (the pick: `search.pareto.select_lower_bound`), 'budget' (the same within
-    --max-gflops), 'highest' (the front's highest val rwAP), 'default' (a default architecture) or 'baseline';
+    """dataset: table row label; method: 'k=1'.. / 'k=0 (synthetic)' / "Test'" / 'baseline'; seed: the search's
+    seed (None for the baseline); selection: 'best' (the pick: `search.pareto.select_lower_bound`), 'budget' (the
+    same within --max-gflops), 'highest' (the front's highest val rwAP), 'default' (a default architecture) or
+    'baseline';
     metrics: test-split rwap, ap, auroc, pauroc_0.3, aupro_0.3 (fractions, not %)."""
 
     dataset: str

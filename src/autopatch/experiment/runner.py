@@ -53,7 +53,6 @@ from autopatch.experiment.records import (
     DEFAULT,
     HIGHEST,
     METRIC_KEYS,
-    ORACLE,
     ExperimentResults,
     FrontPoint,
     RunRecord,
@@ -98,15 +97,14 @@ class ExperimentRunner:
         self.device = resolve_device(settings.device)
         self.datasets = experiment_datasets(settings.data_roots, settings.categories, settings.folders)
         self._encoders: dict[str, Encoder] = {}
-        self._splits: dict[int, Splits] = {}
+        self._splits: dict[tuple[int, int, str, int | None], Splits] = {}
 
     # --- the whole run ---------------------------------------------------------------------------
 
     def run(self) -> ExperimentOutputs:
         s = self.settings
-        methods = [method_name(k) for k in s.ks] + [ORACLE]
         baseline_name = f"PatchCore {s.baseline}" if s.baseline else None
-        outputs = ExperimentOutputs(ExperimentResults(methods, baseline_name, setup=s.setup()))
+        outputs = ExperimentOutputs(ExperimentResults(s.methods(), baseline_name, setup=s.setup()))
         for dataset in self.datasets:
             self._splits = {}
             figure_scores = self._run_dataset(dataset, outputs)
@@ -177,7 +175,8 @@ class ExperimentRunner:
         s = self.settings
         return StudySettings(
             data_root=str(dataset.root.resolve()), category=dataset.category, space=s.space, k=spec.k, seed=spec.seed,
-            image_size=s.image_size, oracle=spec.oracle, **s.search_fidelity.to_dict(),
+            image_size=s.image_size, oracle=spec.oracle, **s.search_fidelity.to_dict(), synthetic=spec.synthetic,
+            synthetic_kind=spec.synthetic_kind,
             data_fingerprint=data_fingerprint(dataset.source, dataset.category_arg, spec.k, oracle=spec.oracle),
             folders=None if dataset.folders is None else folder_strings(dataset.folders),
         )  # fmt: skip
@@ -218,13 +217,18 @@ class ExperimentRunner:
 
     # --- re-fits ---------------------------------------------------------------------------------
 
-    def _splits_for(self, dataset: Dataset, k: int) -> Splits:
-        if k not in self._splits:
+    def _splits_for(self, dataset: Dataset, spec: SearchSpec) -> Splits:
+        """The splits a re-fit of `spec`'s search fits and thresholds on: its k's validation anomalies plus its
+        synthetic ones (made from train normals and seeded by the search's seed, as in its study). Every search
+        shares the test split."""
+        key = (spec.k, spec.synthetic, spec.synthetic_kind, spec.seed if spec.synthetic else None)
+        if key not in self._splits:
             s = self.settings
-            self._splits[k] = load_splits(
-                dataset.source, dataset.category_arg, k, image_size=s.image_size, holdout_anomalies=s.holdout
-            )
-        return self._splits[k]
+            self._splits[key] = load_splits(
+                dataset.source, dataset.category_arg, spec.k, image_size=s.image_size, holdout_anomalies=s.holdout,
+                synthetic=spec.synthetic, synthetic_kind=spec.synthetic_kind, synthetic_seed=spec.seed,
+            )  # fmt: skip
+        return self._splits[key]
 
     def _encoder(self, arch: Architecture) -> Encoder:
         """Pretrained encoders loaded once per run (a Segmenter keeps its own truncated copy)."""
@@ -242,8 +246,9 @@ class ExperimentRunner:
         """A re-fit depends on what is fitted, not on which study found it, so an architecture found by several
         searches (the k and Test' searches of a seed start with the same random trials) is fitted once."""
         architecture = trial_architecture(trial).to_dict()
+        synthetic = {"synthetic": spec.synthetic, "synthetic_kind": spec.synthetic_kind} if spec.synthetic else {}
         return self._entry("refit", dataset, spec.k, bank_fraction=self.settings.refit_fraction, seed=spec.seed,
-                           architecture=architecture)  # fmt: skip
+                           architecture=architecture, **synthetic)  # fmt: skip
 
     def _refit(
         self, dataset: Dataset, spec: SearchSpec, study_name: str, trial: FrozenTrial, keep_scores: bool = False
@@ -261,7 +266,7 @@ class ExperimentRunner:
             self._encoder(arch), arch.block_ids, arch.patch_sizes, self.settings.image_size,
             bank_fraction=self.settings.refit_fraction, device=self.device, seed=spec.seed,
         )  # fmt: skip
-        payload = self._fit_and_score(segmenter, self._splits_for(dataset, spec.k), name if keep_scores else None)
+        payload = self._fit_and_score(segmenter, self._splits_for(dataset, spec), name if keep_scores else None)
         payload["architecture"] = str(arch)
         self.cache.save(name, key, payload)
         return payload
@@ -292,14 +297,13 @@ class ExperimentRunner:
     def _baseline(self, dataset: Dataset) -> dict[str, Any]:
         s = self.settings
         name, key = self._baseline_entry(dataset)
-        k = key["k"]
         cached = self.cache.load(name, key)
         if cached is not None and self.cache.scores_path(name).is_file():
             return cached
         self.log(f"[{dataset.label}] baseline PatchCore {s.baseline}")
         encoder = create_encoder(s.baseline, pretrained=True)
         segmenter = build_patchcore(encoder, s.image_size, s.baseline_layers, s.baseline_coreset, device=self.device)
-        payload = self._fit_and_score(segmenter, self._splits_for(dataset, k), name)
+        payload = self._fit_and_score(segmenter, self._splits_for(dataset, s.baseline_search), name)
         payload["architecture"] = describe(segmenter, s.baseline)
         self.cache.save(name, key, payload)
         return payload
@@ -309,7 +313,7 @@ class ExperimentRunner:
     def _figures(self, dataset: Dataset, outputs: ExperimentOutputs, scores: dict[str, np.ndarray]) -> list[Path]:
         files = [pareto_figure(dataset, outputs.results, self.out)]
         if len(scores) == 2:  # the baseline and AutoPatch
-            test = self._splits_for(dataset, min(self.settings.ks)).test
+            test = self._splits_for(dataset, self.settings.baseline_search).test
             layout = qualitative_figure(dataset, test, scores, self.out, self.settings.examples_per_type)
             outputs.qualitative[dataset.label] = layout
             files.append(layout.path)

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 from autopatch.backbones import list_encoders
 from autopatch.data import FolderDataset
-from autopatch.errors import AutopatchError, check_fraction, check_positive
-from autopatch.experiment.records import ORACLE, method_name
+from autopatch.data.synthetic import MIX, check_kind
+from autopatch.errors import AutopatchError, check_count, check_fraction, check_positive
+from autopatch.experiment.records import ORACLE, SYNTHETIC, method_name
 from autopatch.image_size import image_size_spec
 from autopatch.search.fidelity import DEFAULT_FIDELITY, Fidelity, get_fidelity
 
@@ -37,6 +38,8 @@ class ExperimentSettings:
     batch_size: int = 32
     examples_per_type: int = 2
     folders: FolderDataset | None = None  # a folder dataset instead of data_roots / categories (both empty)
+    synthetic: int = 0  # > 0: a "k=0 (synthetic)" search per seed, validated on this many synthetic anomalies
+    synthetic_kind: str = MIX
 
     def __post_init__(self) -> None:
         if not self.ks or min(self.ks) < 1 or len(set(self.ks)) != len(self.ks):
@@ -46,6 +49,8 @@ class ExperimentSettings:
         check_positive("--trials", self.trials)
         check_positive("--examples-per-type", self.examples_per_type)
         check_positive("--batch-size", self.batch_size)
+        check_count("--synthetic", self.synthetic, 0)
+        check_kind(self.synthetic_kind)
         object.__setattr__(self, "image_size", image_size_spec(self.image_size))
         _ = self.search_fidelity  # an unknown preset or a bad fraction is one line here
         check_fraction("--baseline-coreset", self.baseline_coreset)
@@ -75,22 +80,38 @@ class ExperimentSettings:
             f"{self.space} space, {self.trials} complete trials per search, seeds {seeds}, {self.image_size} px, "
             f"searches at fidelity {self.fidelity} (bank fraction {self.search_fidelity.bank_fraction:g}), "
             f"re-fits with bank fraction {self.refit_fraction:g}"
+            + (f", {SYNTHETIC}: {self.synthetic} synthetic anomalies ({self.synthetic_kind})" if self.synthetic else "")
         )
 
     def searches(self) -> list[SearchSpec]:
-        """Per seed: one search per k, then the Test' search (validated on the test anomalies from min(k))."""
+        """Per seed: one search per k, the k=0 (synthetic) one when `synthetic` > 0, then the Test' search
+        (validated on the test anomalies from min(k))."""
         specs = []
         for seed in self.seeds:
             specs += [SearchSpec(method_name(k), k, seed, False) for k in self.ks]
+            if self.synthetic:
+                specs.append(SearchSpec(SYNTHETIC, 0, seed, False, self.synthetic, self.synthetic_kind))
             specs.append(SearchSpec(ORACLE, min(self.ks), seed, True))
         return specs
+
+    @property
+    def baseline_search(self) -> SearchSpec:
+        """The search whose splits the baseline fits on (min(k)'s, as the cache key records)."""
+        return SearchSpec(method_name(min(self.ks)), min(self.ks), self.seeds[0], False)
+
+    def methods(self) -> list[str]:
+        """The table columns of the searches, in the order they run."""
+        return list(dict.fromkeys(spec.method for spec in self.searches()))
 
 
 @dataclass(frozen=True)
 class SearchSpec:
-    """One search of a dataset: its column (method), k of the validation split, seed, oracle or not."""
+    """One search of a dataset: its column (method), k of the validation split, seed, oracle or not, and the
+    synthetic anomalies added to its validation split."""
 
     method: str
     k: int
     seed: int
     oracle: bool
+    synthetic: int = 0
+    synthetic_kind: str = MIX

@@ -6,12 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
-from autopatch.data import FolderDataset
+from autopatch.data import FolderDataset, load_splits
+from autopatch.data.synthetic import SYNTHETIC_TYPE_PREFIX
 from autopatch.errors import AutopatchError
 from autopatch.experiment import ExperimentSettings
 from autopatch.experiment.cache import ResultCache
 from autopatch.experiment.datasets import experiment_datasets, pair_datasets
+from autopatch.experiment.runner import ExperimentRunner
 
 TOY = Path(__file__).resolve().parents[3] / "examples" / "data" / "hazelnut_toy" / "hazelnut_toy"
 
@@ -51,10 +54,36 @@ def test_searches_per_seed_are_each_k_then_the_oracle(tmp_path: Path) -> None:
     ]  # fmt: skip
 
 
+def test_synthetic_adds_a_k0_search_per_seed_before_the_oracle(tmp_path: Path) -> None:
+    settings = ExperimentSettings(("root",), ("bottle",), str(tmp_path), ks=(1,), seeds=(0, 5), baseline=None,
+                                  synthetic=8, synthetic_kind="nsa")  # fmt: skip
+    specs = [(s.method, s.k, s.seed, s.oracle, s.synthetic, s.synthetic_kind) for s in settings.searches()]
+    assert specs == [
+        ("k=1", 1, 0, False, 0, "mix"), ("k=0 (synthetic)", 0, 0, False, 8, "nsa"), ("Test'", 1, 0, True, 0, "mix"),
+        ("k=1", 1, 5, False, 0, "mix"), ("k=0 (synthetic)", 0, 5, False, 8, "nsa"), ("Test'", 1, 5, True, 0, "mix"),
+    ]  # fmt: skip
+    assert settings.methods() == ["k=1", "k=0 (synthetic)", "Test'"]
+    assert settings.setup().endswith("k=0 (synthetic): 8 synthetic anomalies (nsa)")
+
+
+def test_a_synthetic_search_refits_on_its_own_validation_and_the_shared_test_split(tmp_path: Path) -> None:
+    settings = ExperimentSettings((str(TOY.parent),), (TOY.name,), str(tmp_path), ks=(1,), seeds=(3,), baseline=None,
+                                  image_size=32, synthetic=5, device="cpu")  # fmt: skip
+    runner = ExperimentRunner(settings)
+    synthetic = next(spec for spec in settings.searches() if spec.synthetic)
+    splits = runner._splits_for(runner.datasets[0], synthetic)
+    real = load_splits(TOY.parent, TOY.name, 1, image_size=32)  # the k=1 column's splits, made independently
+    assert splits.test.paths == real.test.paths
+    made = load_splits(TOY.parent, TOY.name, 0, image_size=32, synthetic=5, synthetic_seed=3)
+    assert torch.equal(splits.val.images, made.val.images)  # the search's seed makes the same anomalies
+    assert [t.startswith(SYNTHETIC_TYPE_PREFIX) for t in splits.val.types].count(True) == 5
+    assert set(splits.val.types) - {"good"} == {t for t in splits.val.types if t.startswith(SYNTHETIC_TYPE_PREFIX)}
+
+
 @pytest.mark.parametrize(
     "changes",
     [{"ks": (1, 1)}, {"seeds": ()}, {"trials": 0}, {"examples_per_type": 0}, {"baseline_coreset": 0.0},
-     {"bank_fraction": 1.5}, {"baseline": "no_such_net"}],
+     {"bank_fraction": 1.5}, {"baseline": "no_such_net"}, {"synthetic": -1}, {"synthetic_kind": "perlin"}],
 )  # fmt: skip
 def test_bad_settings_fail_before_any_work(tmp_path: Path, changes: dict) -> None:
     with pytest.raises(AutopatchError):
