@@ -61,19 +61,6 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def sample_architectures(n: int, seed: int) -> list:
-    """n feasible architectures from the pretrained space; trials selecting no block are skipped."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    space = PretrainedSpace()
-    found = []
-    while len(found) < n:
-        arch = space.suggest(study.ask())
-        if arch is not None:
-            found.append(arch)
-    return found
-
-
 def chosen_fidelity(args: argparse.Namespace) -> Fidelity:
     if args.build_reference:
         return FIDELITIES["full"]
@@ -112,7 +99,8 @@ def main() -> None:
     args = parse_args()
     fidelity = chosen_fidelity(args)
     splits = load_splits(args.data, args.category, args.k, image_size=args.image_size)
-    architectures = sample_architectures(args.trials, args.seed)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    architectures = PretrainedSpace().sample(args.trials, args.seed)
     reference = load_reference(args)
     cache = FeatureCache()
     evaluator = TrialEvaluator(splits, device=args.device, fidelity=fidelity, seed=args.seed, cache=cache)

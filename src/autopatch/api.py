@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,9 @@ from autopatch.baselines import BaselineResult, run_baseline
 from autopatch.data import FolderDataset, data_fingerprint, has_masks, load_images, load_splits
 from autopatch.data.splits import synthetic_source_paths
 from autopatch.data.synthetic import MIX, make_synthetic
-from autopatch.deploy.convert import Conversion, convert_model
+from autopatch.deploy.convert import Conversion, check_conversion, convert_model
 from autopatch.deploy.inference import Inferencer, TorchInferencer
+from autopatch.deploy.latency import LatencyMeter
 from autopatch.deploy.prediction import PredictionReport, predict_files
 from autopatch.deploy.runtimes import load_inferencer
 from autopatch.errors import AutopatchError
@@ -40,6 +41,7 @@ from autopatch.report.pareto_plot import save_pareto_plot
 from autopatch.report.synthetic import save_synthetic_grid
 from autopatch.search import (
     DEFAULT_FIDELITY,
+    ArchitectureObjectiveFactory,
     ExportResult,
     Fidelity,
     SearchSummary,
@@ -222,6 +224,8 @@ def run_search(
     oracle: bool = False,
     synthetic: int = 0,
     synthetic_kind: str = MIX,
+    cost: str = "gflops",
+    runtime: str | None = None,
     study: str | None = None,
     storage: str | None = None,
     out: str | Path = "runs",
@@ -236,7 +240,9 @@ def run_search(
     the validation split, a preset name ('fast', the default, or 'full') or a `Fidelity`; `bank_fraction`
     replaces its bank fraction. The pick you export is re-fitted exactly whatever the fidelity. `synthetic` adds
     that many synthetic anomalies of `synthetic_kind` to validation (`data.splits.load_splits`); with it `k` may
-    be 0: a search with no real defect at all.
+    be 0: a search with no real defect at all. `cost` 'latency' minimises each architecture's measured batch-1
+    latency as deployed in `runtime` ('torch', the default, 'onnx' or 'openvino'; `deploy.LatencyMeter`) instead of
+    its GFLOPs.
 
     >>> import tempfile
     >>> result = autopatch.run_search(autopatch.demo_data_root(), "hazelnut_toy", trials=3, image_size=64,
@@ -256,11 +262,12 @@ def run_search(
         image_size=image_size, oracle=oracle, max_gflops=max_gflops,
         data_fingerprint=data_fingerprint(data_root, category, k, oracle=oracle), objective=objective,
         folders=folder_strings(data_root) if folders else None, resize=resize, synthetic=synthetic,
-        synthetic_kind=synthetic_kind,
+        synthetic_kind=synthetic_kind, cost=cost, runtime=runtime,
     )  # fmt: skip
+    meter = LatencyMeter if settings.cost == "latency" else None
     return run_study(
-        settings, trials=trials, device=device, study_name=study, storage_url=storage, out_dir=out,
-        workers=workers, progress=progress,
+        settings, trials=trials, factory=ArchitectureObjectiveFactory(settings, device, latency_meter=meter),
+        study_name=study, storage_url=storage, out_dir=out, workers=workers, progress=progress,
     )  # fmt: skip
 
 
@@ -290,12 +297,16 @@ def export(
     device: str = "auto",
     batch_size: int = 32,
     progress: bool = False,
+    format: str = "torch",
+    precision: str = "fp32",
 ) -> ExportResult:
     """Re-fit a trial ('best' = highest validation objective minus its bootstrap standard error within
     `max_gflops`, re-scored exactly when the search queried a stride or a projection: `search.export.best_trial`)
     on the train split with the full
     bank (or `coreset`, or a random `bank_fraction` of it seeded by the study's seed, as the search keeps),
     both thresholds on val (`normal_fpr` as in `fit`), save the model file `out` and score it on the test split.
+    `format` 'onnx' or 'openvino' writes `out` (.onnx, .xml) for that runtime as `convert` does, in `precision`,
+    from the model file it saves beside it (`out` with the suffix .pt); both locations are checked first.
 
     >>> import tempfile
     >>> from pathlib import Path
@@ -307,15 +318,22 @@ def export(
     (True, 19)
     """
     study = study.study if isinstance(study, SearchSummary) else study
+    converted = None
+    if format != "torch":
+        converted = check_conversion(out, format, precision)
+        out = check_output_file(converted.with_suffix(".pt"), "model file")
     if str(trial) == "best":
         chosen = best_trial(study, max_gflops, data_root, device)
     else:
         chosen = select_trial(study.get_trials(deepcopy=False), trial, max_gflops)
-    return export_trial(
+    result = export_trial(
         study, chosen, out, coreset=coreset, bank_fraction=bank_fraction, normal_fpr=normal_fpr, data_root=data_root,
         device=device,
         batch_size=batch_size, progress=progress,
     )  # fmt: skip
+    if converted is None:
+        return result
+    return replace(result, converted=convert_model(result.path, converted, format, precision=precision).path)
 
 
 def predict(

@@ -16,6 +16,7 @@ from autopatch.cli.common import (
     print_metrics,
     print_pixel_threshold,
 )
+from autopatch.cli.convert import CONVERT_FORMATS, CONVERT_PRECISIONS
 from autopatch.cli.pareto import add_study_arguments
 from autopatch.errors import AutopatchError
 
@@ -45,12 +46,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_folder_dataset(parser)  # or the folders, if a folder dataset's are elsewhere now
     add_device(parser)
     add_batch_size(parser)
-    parser.add_argument("--out", required=True, type=Path, help="model file to write, e.g. model.pt")
+    parser.add_argument("--format", default="torch", choices=("torch", *CONVERT_FORMATS),
+                        help="torch: the .pt model file; onnx or openvino: also that runtime's file, converted from "
+                        "the .pt written beside it (as `autopatch convert`)")
+    parser.add_argument("--precision", default="fp32", choices=CONVERT_PRECISIONS,
+                        help="with --format onnx|openvino: how weights and memory bank are stored")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="file to write: model.pt, or model.onnx / model.xml with --format")
     parser.set_defaults(run=run)
 
 
 def print_export(result: ExportResult) -> None:
     print(f"model        {result.path}")
+    if result.converted is not None:
+        print(f"converted    {result.converted} (checked against the model's maps on probe images)")
     print(f"trial        {result.trial}: {result.architecture}")
     print_pixel_threshold(result.val_threshold)
     print_image_threshold(result.val_threshold)
@@ -73,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     result = export(
         study, args.out, trial=args.trial, max_gflops=args.max_gflops, coreset=args.coreset,
         bank_fraction=args.bank_fraction, normal_fpr=args.normal_fpr, data_root=moved_data(args), device=args.device,
-        batch_size=args.batch_size, progress=True,
+        batch_size=args.batch_size, progress=True, format=args.format, precision=args.precision,
     )
     print_export(result)
     return 0

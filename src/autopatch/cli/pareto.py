@@ -16,7 +16,7 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "pareto",
-        help="print a study's Pareto front (GFLOPs, val rwAP, architecture) and draw the Pareto plot",
+        help="print a study's Pareto front (GFLOPs or latency, val rwAP, architecture) and draw the Pareto plot",
         description="Lists the Pareto-optimal completed trials, cheapest first; --plot writes a PNG with every "
         "completed trial in grey and the front highlighted.",
     )
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from autopatch.api import load_study
     from autopatch.cli.common import print_front
     from autopatch.report.pareto_plot import save_pareto_plot
-    from autopatch.search.names import objective_label
+    from autopatch.search.names import cost_label, objective_label
 
     study = load_study(args.study, storage=args.storage, runs=args.runs)
     trials = study.get_trials(deepcopy=False)
@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     print_front(study, trials, args.max_gflops)
     label = objective_label(study.user_attrs)
     if args.plot is not None:
-        path = save_pareto_plot(trials, args.plot, title=study.study_name, max_gflops=args.max_gflops, objective=label)
+        path = save_pareto_plot(trials, args.plot, title=study.study_name, max_gflops=args.max_gflops, objective=label,
+                                cost=cost_label(study.user_attrs))  # fmt: skip
         print(f"plot {path}")
     return 0

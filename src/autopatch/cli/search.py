@@ -1,4 +1,4 @@
-"""`autopatch search`: the (GFLOPs, validation rwAP) architecture search for one category; prints the front."""
+"""`autopatch search`: the (GFLOPs or latency, validation rwAP) architecture search for a category; prints the front."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from autopatch.cli.common import (
     data_source,
     print_front,
 )
-from autopatch.search.names import OBJECTIVES, SPACE_NAMES
+from autopatch.search.names import COSTS, OBJECTIVES, RUNTIMES, SPACE_NAMES
 
 if TYPE_CHECKING:
     from autopatch.search import SearchSummary
@@ -34,6 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--objective", choices=tuple(OBJECTIVES), default=None,
                         help="validation metric maximised beside GFLOPs (default: rwap when every validation "
                         "anomaly has a mask, else image-ap)")  # fmt: skip
+    parser.add_argument("--cost", choices=tuple(COSTS), default="gflops",
+                        help="what the search minimises: the encoder's GFLOPs, or each architecture's measured batch-1 "
+                        "latency as deployed in --runtime on this machine (both are stored for every trial)")
+    parser.add_argument("--runtime", choices=RUNTIMES, default=None,
+                        help="with --cost latency: the deploy runtime it is measured in (default torch)")
     parser.add_argument("--space", choices=SPACE_NAMES, default=None,
                         help="search space (default: ofa when its weights are local, else pretrained)")
     parser.add_argument("--k", type=int, default=1,
@@ -73,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed, image_size=args.image_size, resize=args.resize, fidelity=args.fidelity,
         bank_fraction=args.bank_fraction,
         max_gflops=args.max_gflops, oracle=args.test_oracle, synthetic=args.synthetic,
-        synthetic_kind=args.synthetic_kind, study=args.study, storage=args.storage, out=args.out,
+        synthetic_kind=args.synthetic_kind, cost=args.cost, runtime=args.runtime, study=args.study,
+        storage=args.storage, out=args.out,
         workers=args.workers, device=args.device,
     )  # fmt: skip
     print_summary(summary)

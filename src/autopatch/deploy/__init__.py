@@ -11,6 +11,7 @@ _EXPORTS = {
     "PREDICTIONS_FILE": "autopatch.deploy.prediction",
     "Conversion": "autopatch.deploy.convert",
     "Inference": "autopatch.deploy.inference",
+    "LatencyMeter": "autopatch.deploy.latency",
     "OnnxInferencer": "autopatch.deploy.onnx_runtime",
     "OpenvinoInferencer": "autopatch.deploy.openvino_runtime",
     "Prediction": "autopatch.deploy.prediction",

@@ -63,14 +63,7 @@ def convert_model(
 ) -> Conversion:
     """`model_file` (.pt) as `out` in `format` ('onnx' -> .onnx, 'openvino' -> .xml + .bin), its weights and bank
     stored in `precision` ('fp32' or 'fp16')."""
-    if format not in FORMATS:
-        raise AutopatchError(f"--format {format!r} is not supported; use one of {', '.join(FORMATS)}")
-    if precision not in MAX_DIFFERENCE:
-        raise AutopatchError(f"--precision {precision!r} is not supported; use one of {', '.join(MAX_DIFFERENCE)}")
-    out = check_output_file(out, f"{format} model")
-    if out.suffix.lower() != FORMATS[format]:
-        raise AutopatchError(f"--out {out} must end in {FORMATS[format]} for --format {format}")
-    _require_converter(format)
+    out = check_conversion(out, format, precision)
     reference = TorchInferencer(model_file, device="cpu")
     segmenter = reference.segmenter
     rows, dims = segmenter.bank.patches.shape
@@ -97,7 +90,22 @@ def convert_model(
     return Conversion(out, size, (int(rows), int(dims)), difference)
 
 
-def _require_converter(format: str) -> None:
+def check_conversion(out: str | Path, format: str, precision: str) -> Path:
+    """`out` as a file `convert_model` can write in `format` and `precision`, its packages installed; else one
+    line naming the fix. Nothing is written."""
+    if format not in FORMATS:
+        raise AutopatchError(f"--format {format!r} is not supported; use one of {', '.join(FORMATS)}")
+    if precision not in MAX_DIFFERENCE:
+        raise AutopatchError(f"--precision {precision!r} is not supported; use one of {', '.join(MAX_DIFFERENCE)}")
+    out = check_output_file(out, f"{format} model")
+    if out.suffix.lower() != FORMATS[format]:
+        raise AutopatchError(f"--out {out} must end in {FORMATS[format]} for --format {format}")
+    require_converter(format)
+    return out
+
+
+def require_converter(format: str) -> None:
+    """Writing `format` ('onnx' or 'openvino') needs these packages; one line naming the extra when missing."""
     try:
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401  (torch's ONNX exporter needs it)
@@ -110,15 +118,24 @@ def _require_converter(format: str) -> None:
             raise AutopatchError(f"converting to OpenVINO needs it: {OPENVINO_HINT}") from None
 
 
+def export_onnx(
+    module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], path: Path, input_names: list[str],
+    output_names: list[str], dynamic_batch: bool = False,
+) -> None:  # fmt: skip
+    """`module` on `inputs` as one ONNX file (torch's exporter, quietly); `dynamic_batch`: any first dimension."""
+    dynamic = {name: {0: torch.export.Dim("batch")} for name in input_names} if dynamic_batch else None
+    with _quiet_exporter():
+        torch.onnx.export(
+            module, inputs, str(path), dynamo=True, input_names=input_names, output_names=output_names,
+            verbose=False, external_data=False, dynamic_shapes=dynamic,
+        )  # fmt: skip
+
+
 def _write_onnx(graph: ScoringGraph, path: Path, metadata: dict[str, str], halve: bool = False) -> None:
     import onnx
 
-    with _quiet_exporter():
-        torch.onnx.export(
-            graph, (torch.zeros(2, *graph.segmenter.image_size, 3, dtype=torch.uint8),), str(path), dynamo=True,
-            input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES), verbose=False, external_data=False,
-            dynamic_shapes={INPUT_NAME: {0: torch.export.Dim("batch")}},
-        )  # fmt: skip
+    images = torch.zeros(2, *graph.segmenter.image_size, 3, dtype=torch.uint8)
+    export_onnx(graph, (images,), path, [INPUT_NAME], list(OUTPUT_NAMES), dynamic_batch=True)
     proto = onnx.load(str(path))
     onnx.helper.set_model_props(proto, metadata)
     if halve:

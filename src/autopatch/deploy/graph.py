@@ -47,9 +47,16 @@ class ScoringGraph(nn.Module):
         return tiled_min_distances(rows - self.bank_mean, self.bank, self.bank_sqnorm, self.bank_chunk)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.decide(*self.features(images))
+
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The encoder's part: uint8 [N, H, W, 3] -> the block maps."""
         x = self.encoder.normalize(images.permute(0, 3, 1, 2))
-        maps = self.encoder.forward_features(x, self.segmenter.block_ids)
-        anomaly_map = self.segmenter.scorer.score(maps, nearest=self._nearest)
+        return self.encoder.forward_features(x, self.segmenter.block_ids)
+
+    def decide(self, *maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The scoring head's part: the block maps -> the four outputs."""
+        anomaly_map = self.segmenter.scorer.score(list(maps), nearest=self._nearest)
         image_score = anomaly_map.amax(dim=(1, 2))
         label = image_score >= float(self.segmenter.image_threshold)
         pixel_threshold = self.segmenter.threshold

@@ -67,7 +67,7 @@ from autopatch.report.pareto_plot import save_pareto_plot
 from autopatch.search.architecture import Architecture
 from autopatch.search.definition import DEFAULT_ATTR, StudySettings, folder_strings, open_study
 from autopatch.search.export import trial_architecture
-from autopatch.search.pareto import candidates, objectives, pareto_front, select_lower_bound
+from autopatch.search.pareto import candidates, objectives, pareto_front, select_lower_bound, trial_gflops
 from autopatch.search.storage import default_storage_url, open_storage
 from autopatch.search.study import run_study
 from autopatch.segmenter import Segmenter, fit_and_evaluate
@@ -146,7 +146,7 @@ class ExperimentRunner:
             if not spec.oracle:
                 chosen[HIGHEST] = select_lower_bound(front, exact)
             if s.max_gflops is not None:
-                within = [t for t in choices if objectives(t)[0] <= s.max_gflops]
+                within = [t for t in choices if trial_gflops(t) <= s.max_gflops]
                 if within:
                     chosen[BUDGET] = select_lower_bound(within, exact, errors)
                 else:
@@ -154,7 +154,7 @@ class ExperimentRunner:
             for trial in front:
                 payload = refits[trial.number]
                 outputs.results.fronts.append(
-                    FrontPoint(dataset.label, spec.method, spec.seed, trial.number, objectives(trial)[0],
+                    FrontPoint(dataset.label, spec.method, spec.seed, trial.number, trial_gflops(trial),
                                objectives(trial)[1], payload["metrics"]["rwap"])
                 )  # fmt: skip
             for selection, trial in [*chosen.items(), *((DEFAULT, t) for t in defaults)]:

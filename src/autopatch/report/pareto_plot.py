@@ -18,8 +18,10 @@ def save_pareto_plot(
     title: str = "",
     max_gflops: float | None = None,
     objective: str = "rwAP",
+    cost: str = "GFLOPs",
 ) -> Path:
-    """Write the PNG to `path` (its folder must exist) and return it."""
+    """Write the PNG to `path` (its folder must exist) and return it; `cost` labels the x axis (a study's
+    `search.names.cost_label`)."""
     path = Path(path)
     if not path.parent.is_dir():
         raise AutopatchError(f"folder {path.parent} for the plot does not exist; create it or choose another --plot")
@@ -32,9 +34,9 @@ def save_pareto_plot(
         front_x, front_y = zip(*front, strict=True)
         axes.step(front_x, front_y, where="post", color="tab:red", linewidth=1.2, zorder=2)
         axes.scatter(front_x, front_y, s=30, color="tab:red", label=f"Pareto front ({len(front)})", zorder=3)
-    if max_gflops is not None:
+    if max_gflops is not None and cost == "GFLOPs":  # on a latency axis the budget is no vertical line
         axes.axvline(max_gflops, color="0.4", linestyle="--", linewidth=1, label=f"max {max_gflops} GFLOPs")
-    axes.set_xlabel("GFLOPs (encoder, one image)")
+    axes.set_xlabel("GFLOPs (encoder, one image)" if cost == "GFLOPs" else f"{cost}, batch 1")
     axes.set_ylabel(f"validation {objective}")
     axes.set_title(title)
     axes.grid(alpha=0.3)

@@ -98,6 +98,14 @@ class Architecture:
         return " | ".join(parts)
 
 
+def encoder_prefix(arch: Architecture) -> tuple[Any, ...]:
+    """What the network up to the deepest block depends on (for OFA: its setting prefix up to that block), so
+    what its GFLOPs and its encoder latency depend on: architectures with one prefix share both."""
+    if OFA_LAYOUT.is_family(arch.encoder):
+        return (arch.encoder, OFA_LAYOUT.block_prefix(arch.encoder_config, arch.deepest_block))
+    return (arch.encoder, arch.deepest_block)
+
+
 def _config_key(config: dict[str, Any]) -> str:
     return json.dumps(config, sort_keys=True)
 

@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import optuna
 
@@ -21,16 +21,24 @@ from autopatch.errors import AutopatchError, check_count
 from autopatch.image_size import check_resize, image_size_spec
 from autopatch.search._optuna import TrialSeededTPESampler
 from autopatch.search.fidelity import LEGACY_FIDELITY, Fidelity
-from autopatch.search.names import OBJECTIVES
+from autopatch.search.names import COSTS, DEFAULT_RUNTIME, OBJECTIVES, RUNTIMES
 
-DIRECTIONS = ("minimize", "maximize")  # GFLOPs, the validation objective (rwAP unless --objective)
+if TYPE_CHECKING:
+    from autopatch.image_size import ImageSize
+    from autopatch.search.architecture import Architecture
+
+# the cost (GFLOPs unless --cost), the validation objective (rwAP unless --objective)
+DIRECTIONS = ("minimize", "maximize")
 # Study attributes that change what a trial's numbers mean: resuming with a different value would mix them.
 CHECKED_ATTRS = (
     "category", "space", "k", "image_size", "resize", "oracle", "bank_fraction", "query_stride", "projection", "seed",
-    "max_gflops", "objective", "synthetic", "synthetic_kind",
+    "max_gflops", "objective", "synthetic", "synthetic_kind", "cost", "runtime",
 )  # fmt: skip
 # what a study made before the attribute existed used
-LEGACY_DEFAULTS = {"objective": "rwap", "resize": "stretch", "synthetic": 0, "synthetic_kind": MIX, **LEGACY_FIDELITY}
+LEGACY_DEFAULTS = {
+    "objective": "rwap", "resize": "stretch", "synthetic": 0, "synthetic_kind": MIX, "cost": "gflops", "runtime": None,
+    **LEGACY_FIDELITY,
+}  # fmt: skip
 FLAGS = {"oracle": "--test-oracle", "query_stride": "--fidelity", "projection": "--fidelity"}  # not --<setting>
 SETTINGS_ATTR = "settings_recorded"  # the creator writes it after every setting
 REUSES_ATTR = "reuses_trial"  # a trial whose architecture the study had scored already names that trial
@@ -58,11 +66,23 @@ class StudySettings:
     resize: str = "stretch"  # or "keep-aspect": image_size is the shorter side (see autopatch.image_size)
     synthetic: int = 0  # synthetic validation anomalies (data.synthetic), seeded by `seed`
     synthetic_kind: str = MIX
+    cost: str = "gflops"  # a key of search.names.COSTS: what the study minimises
+    runtime: str | None = None  # with cost "latency": the deploy runtime it is measured in (default torch)
 
     def __post_init__(self) -> None:
         """Every number is checked here, before a study is created or a file written."""
         if self.objective not in OBJECTIVES:
             raise AutopatchError(f"--objective {self.objective!r} is unknown; use one of {', '.join(OBJECTIVES)}")
+        if self.cost not in COSTS:
+            raise AutopatchError(f"--cost {self.cost!r} is unknown; use one of {', '.join(COSTS)}")
+        if self.cost == "gflops" and self.runtime is not None:
+            raise AutopatchError(
+                f"--runtime {self.runtime} applies to --cost latency only; add --cost latency, or drop it"
+            )
+        if self.cost == "latency":
+            object.__setattr__(self, "runtime", self.runtime or DEFAULT_RUNTIME)
+            if self.runtime not in RUNTIMES:
+                raise AutopatchError(f"--runtime {self.runtime!r} is unknown; use one of {', '.join(RUNTIMES)}")
         check_count("--synthetic", self.synthetic, 0)
         check_kind(self.synthetic_kind)
         if self.k == 0 and not self.synthetic:
@@ -75,13 +95,14 @@ class StudySettings:
             raise AutopatchError(f"--max-gflops {self.max_gflops!r} must be a positive number of GFLOPs, e.g. 0.3")
 
     def default_study_name(self) -> str:
-        """`<category>-<space>-k<k>-s<seed>[-syn<N>[<kind>]][-oracle][-<objective>]`: the same command resumes the
-        same study."""
+        """`<category>-<space>-k<k>-s<seed>[-syn<N>[<kind>]][-oracle][-<objective>][-latency-<runtime>]`: the same
+        command resumes the same study."""
         name = f"{self.category}-{self.space}-k{self.k}-s{self.seed}"
         if self.synthetic:
             name += f"-syn{self.synthetic}" + ("" if self.synthetic_kind == MIX else self.synthetic_kind)
         name += "-oracle" if self.oracle else ""
-        return name + ("" if self.objective == "rwap" else f"-{self.objective}")
+        name += "" if self.objective == "rwap" else f"-{self.objective}"
+        return name + ("" if self.cost == "gflops" else f"-{self.cost}-{self.runtime}")
 
     def data_source(self) -> str | FolderDataset:
         """What `data.load_splits` reads: the MVTec/VisA root, or the folder dataset."""
@@ -107,12 +128,51 @@ class StudySettings:
 
 
 @dataclass(frozen=True)
+class Latency:
+    """Batch-1 milliseconds of an architecture as deployed: its truncated encoder and its scoring head."""
+
+    encoder_ms: float
+    head_ms: float
+
+    @property
+    def total_ms(self) -> float:
+        return self.encoder_ms + self.head_ms
+
+    def attrs(self) -> dict[str, float]:
+        """As a trial stores it (`from_attrs` reads it back)."""
+        return {"latency_ms": self.total_ms, "latency_encoder_ms": self.encoder_ms, "latency_head_ms": self.head_ms}
+
+    @classmethod
+    def from_attrs(cls, attrs: dict[str, Any]) -> Latency | None:
+        if "latency_encoder_ms" not in attrs:
+            return None
+        return cls(float(attrs["latency_encoder_ms"]), float(attrs["latency_head_ms"]))
+
+
+class LatencyMeter(Protocol):
+    """Times `arch` deployed at `image_size` with a memory bank of `bank_rows` rows, in the runtime it was made
+    for. Made in each worker by a picklable `Callable[[runtime], LatencyMeter]` (`deploy.LatencyMeter`)."""
+
+    def __call__(self, arch: Architecture, image_size: ImageSize, bank_rows: int) -> Latency: ...
+
+
+@dataclass(frozen=True)
 class TrialOutcome:
-    """What one evaluated architecture yields: the two objectives' sources plus attrs to store verbatim."""
+    """What one evaluated architecture yields: the objectives' sources (GFLOPs, the metrics, and the latency of a
+    `--cost latency` study) plus attrs to store verbatim."""
 
     gflops: float
     metrics: dict[str, float]
     attrs: dict[str, Any] = field(default_factory=dict)
+    latency: Latency | None = None
+
+    def cost(self, settings: StudySettings) -> float:
+        """The value the study minimises."""
+        if settings.cost == "gflops":
+            return float(self.gflops)
+        if self.latency is None:
+            raise AutopatchError("a --cost latency study needs each trial's latency; its objective measured none")
+        return self.latency.total_ms
 
 
 class Objective(Protocol):

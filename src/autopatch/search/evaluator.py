@@ -25,7 +25,7 @@ from autopatch.features import AveragePatchify
 from autopatch.features.cache import FeatureCache
 from autopatch.features.encoding import prepared
 from autopatch.metrics import image_metrics, image_scores, segmentation_metrics, standard_errors
-from autopatch.search.architecture import Architecture
+from autopatch.search.architecture import Architecture, encoder_prefix
 from autopatch.search.fidelity import FULL, Fidelity
 from autopatch.search.spaces import extractable_blocks
 from autopatch.segmenter.scoring import PatchScorer
@@ -46,11 +46,12 @@ class TrialResult:
     """metrics: rwap, ap, auroc, pauroc_0.3, aupro_0.3 (with masks), image_auroc, image_ap, image_f1_max on the
     scored split and, on validation, the bootstrap standard errors of the objectives (`metrics.standard_errors`:
     rwap_se, image_ap_se, image_auroc_se); gflops: the truncated encoder on one image; timings: seconds per
-    phase (PHASES) and their total."""
+    phase (PHASES) and their total; bank_rows: the rows of the memory bank it fitted (what `export` deploys)."""
 
     metrics: dict[str, float]
     gflops: float
     timings: dict[str, float]
+    bank_rows: int = 0
 
 
 class TrialEvaluator:
@@ -136,6 +137,7 @@ class TrialEvaluator:
         fidelity = self.fidelity
         bank = MemoryBank(self.device, fraction=fidelity.bank_fraction, seed=self.seed, projection=fidelity.projection)
         scorer = PatchScorer(AveragePatchify(arch.patch_sizes), bank, self.image_size, seed=self.seed).fit(train_maps)
+        bank_rows = int(bank.patches.shape[0])
         del train_maps
         timings["fit"] = perf_counter() - start
 
@@ -158,7 +160,7 @@ class TrialEvaluator:
         if any(math.isnan(value) for value in metrics.values()):
             raise TrialFailed(f"{arch}: NaN metric ({metrics})")
         timings["total"] = sum(timings[phase] for phase in PHASES)
-        return TrialResult(metrics=metrics, gflops=gflops, timings=timings)
+        return TrialResult(metrics=metrics, gflops=gflops, timings=timings, bank_rows=bank_rows)
 
     def _block_maps(self, arch: Architecture) -> tuple[Encoder | None, list[torch.Tensor], list[torch.Tensor]]:
         """Block maps of `arch` for train and scored images, and the encoder that computed them (None when
@@ -195,10 +197,7 @@ class TrialEvaluator:
 
     def _count_gflops(self, arch: Architecture, encoder: Encoder | None) -> float:
         """FLOPs depend only on the network up to the deepest block (for OFA: on its setting prefix)."""
-        if OFA_LAYOUT.is_family(arch.encoder):
-            key: tuple[Any, ...] = (arch.encoder, OFA_LAYOUT.block_prefix(arch.encoder_config, arch.deepest_block))
-        else:
-            key = (arch.encoder, arch.deepest_block)
+        key = encoder_prefix(arch)
         if key not in self._gflops:
             network = encoder if encoder is not None else self._encoder(arch)
             self._gflops[key] = count_flops(network, [arch.deepest_block], self.image_size) / 1e9

@@ -38,6 +38,7 @@ class ExportResult:
     architecture: str
     val_threshold: dict[str, Any]
     test_metrics: dict[str, Any]
+    converted: Path | None = None  # the file for another runtime made from `path` (`autopatch export --format`)
 
 
 def trial_architecture(trial: FrozenTrial) -> Architecture:

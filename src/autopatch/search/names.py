@@ -6,6 +6,10 @@ SPACE_NAMES = ("ofa", "ofa-fixed", "pretrained")
 OBJECTIVES = {"rwap": "rwap", "image-ap": "image_ap", "image-auroc": "image_auroc"}
 OBJECTIVE_LABELS = {"rwap": "rwAP", "image-ap": "image AP", "image-auroc": "image AUROC"}
 PIXEL_OBJECTIVES = ("rwap",)  # need masks
+# the study's cost objective (minimised): its name -> its label; latency is measured in one deploy runtime
+COSTS = {"gflops": "GFLOPs", "latency": "latency ms"}
+RUNTIMES = ("torch", "onnx", "openvino")
+DEFAULT_RUNTIME = "torch"
 
 
 def objective_label(study_attrs: dict) -> str:
@@ -16,3 +20,9 @@ def objective_label(study_attrs: dict) -> str:
 def objective_metric(study_attrs: dict) -> str:
     """The trial metric a study maximises, from its recorded attributes (rwap for studies made before it)."""
     return OBJECTIVES[study_attrs.get("objective", "rwap")]
+
+
+def cost_label(study_attrs: dict) -> str:
+    """How a study's cost objective is printed, from its recorded attributes (GFLOPs for studies made before it)."""
+    cost = study_attrs.get("cost", "gflops")
+    return COSTS[cost] + (f" ({study_attrs.get('runtime')})" if cost == "latency" else "")

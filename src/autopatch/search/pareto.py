@@ -1,4 +1,5 @@
-"""Pareto-optimal trials of a (GFLOPs ↓, rwAP ↑) study and the choice of which one to export.
+"""Pareto-optimal trials of a (cost ↓, rwAP ↑) study and the choice of which one to export. The cost is GFLOPs,
+or the measured latency of a `--cost latency` study; the `--max-gflops` budget is on GFLOPs either way.
 
 Computed here from trial values rather than with `Study.best_trials`, so a `--max-gflops` budget given at
 `pareto`/`export` time (not only the one the search ran with) can restrict the front.
@@ -16,43 +17,48 @@ from autopatch.search.definition import DEFAULT_ATTR, REUSES_ATTR
 
 
 def objectives(trial: FrozenTrial) -> tuple[float, float]:
-    """(gflops, rwap) of a COMPLETE trial: its two Optuna values in study direction order."""
-    gflops, rwap = trial.values
-    return float(gflops), float(rwap)
+    """(cost, rwap) of a COMPLETE trial: its two Optuna values in study direction order."""
+    cost, rwap = trial.values
+    return float(cost), float(rwap)
+
+
+def trial_gflops(trial: FrozenTrial) -> float:
+    """A COMPLETE trial's GFLOPs, whatever its study's cost."""
+    return float(trial.user_attrs.get("gflops", trial.values[0]))
 
 
 def within_budget(trials: Sequence[FrozenTrial], max_gflops: float | None = None) -> list[FrozenTrial]:
     """COMPLETE trials, those above `max_gflops` and copies of an earlier trial's result left out."""
     complete = [t for t in trials if t.state == TrialState.COMPLETE and REUSES_ATTR not in t.user_attrs]
-    return [t for t in complete if max_gflops is None or objectives(t)[0] <= max_gflops]
+    return [t for t in complete if max_gflops is None or trial_gflops(t) <= max_gflops]
 
 
 def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
-    """a is no worse on both objectives (fewer GFLOPs, higher rwAP) and better on one."""
+    """a is no worse on both objectives (lower cost, higher rwAP) and better on one."""
     return a[0] <= b[0] and a[1] >= b[1] and a != b
 
 
 def pareto_front(trials: Sequence[FrozenTrial], max_gflops: float | None = None) -> list[FrozenTrial]:
     """Non-dominated COMPLETE trials within the budget, cheapest first (ties keep every trial).
 
-    One pass over trials sorted by (GFLOPs ↑, rwAP ↓): a trial is on the front iff its rwAP beats every
-    cheaper trial's, or equals the front's best at the same GFLOPs.
+    One pass over trials sorted by (cost ↑, rwAP ↓): a trial is on the front iff its rwAP beats every
+    cheaper trial's, or equals the front's best at the same cost.
     """
     ranked = sorted(within_budget(trials, max_gflops), key=lambda t: (objectives(t)[0], -objectives(t)[1], t.number))
     front: list[FrozenTrial] = []
     for trial in ranked:
-        gflops, rwap = objectives(trial)
+        cost, rwap = objectives(trial)
         if not front:
             front.append(trial)
             continue
-        last_gflops, last_rwap = objectives(front[-1])
-        if rwap > last_rwap or (rwap == last_rwap and gflops == last_gflops):
+        last_cost, last_rwap = objectives(front[-1])
+        if rwap > last_rwap or (rwap == last_rwap and cost == last_cost):
             front.append(trial)
     return front
 
 
 def select_trial(trials: Sequence[FrozenTrial], choice: str | int, max_gflops: float | None = None) -> FrozenTrial:
-    """The trial to export: its number, or 'best' = highest rwAP within the budget (fewest GFLOPs on ties)."""
+    """The trial to export: its number, or 'best' = highest rwAP within the budget (lowest cost on ties)."""
     if str(choice) != "best":
         number = _trial_number(choice)
         match = [t for t in trials if t.number == number]
@@ -60,9 +66,9 @@ def select_trial(trials: Sequence[FrozenTrial], choice: str | int, max_gflops: f
             raise AutopatchError(f"trial {number} does not exist; `autopatch pareto` lists the trials to choose from")
         if match[0].state != TrialState.COMPLETE:
             raise AutopatchError(f"trial {number} is {match[0].state.name}, not COMPLETE; choose a completed trial")
-        if max_gflops is not None and objectives(match[0])[0] > max_gflops:
+        if max_gflops is not None and trial_gflops(match[0]) > max_gflops:
             raise AutopatchError(
-                f"trial {number} needs {objectives(match[0])[0]:.4f} GFLOPs, above --max-gflops {max_gflops}; "
+                f"trial {number} needs {trial_gflops(match[0]):.4f} GFLOPs, above --max-gflops {max_gflops}; "
                 "drop one of the two options"
             )
         return match[0]
@@ -77,7 +83,7 @@ def select_lower_bound(
     trials: Sequence[FrozenTrial], values: dict[int, float], errors: dict[int, float | None] | None = None
 ) -> FrozenTrial:
     """The pick with the noise in view: the trial whose validation objective minus its bootstrap standard error
-    (a lower confidence bound) is highest, fewest GFLOPs on ties. `values` maps trial number -> its validation
+    (a lower confidence bound) is highest, lowest cost on ties. `values` maps trial number -> its validation
     objective as re-scored exactly (whatever fidelity the search ran at, so the search's own values only decide
     the candidates), `errors` -> that value's standard error (None or missing: 0, as for studies made before
     autopatch stored them, where the rule is the highest value)."""
@@ -129,18 +135,24 @@ def _trial_number(choice: str | int) -> int:
 
 
 def front_table(front: Sequence[FrozenTrial], label: str = "rwAP", metric: str = "rwap") -> str:
-    """Plain-text table of trials (trial, GFLOPs, the objective `metric` under `label` with its bootstrap
-    standard error, validation image AUROC, architecture; `*` marks a default architecture) for the terminal;
-    '-' for what a trial from before autopatch stored it lacks."""
+    """Plain-text table of trials (trial, GFLOPs, the measured batch-1 latency in ms when the trials have one, the
+    objective `metric` under `label` with its bootstrap standard error, validation image AUROC, architecture;
+    `*` marks a default architecture) for the terminal; '-' for what a trial from before autopatch stored it
+    lacks."""
     width = max(6, len(label))
-    lines = [f"{'trial':>5}  {'GFLOPs':>8}  {label:>{width}}  {'±SE':>6}  {'imgAUROC':>8}  architecture"]
+    timed = any("latency_ms" in t.user_attrs for t in front)
+    latency_head = f"  {'ms':>8}" if timed else ""
+    lines = [f"{'trial':>5}  {'GFLOPs':>8}{latency_head}  {label:>{width}}  {'±SE':>6}  {'imgAUROC':>8}  architecture"]
     for trial in front:
-        gflops, value = objectives(trial)
+        value = objectives(trial)[1]
         error, image = trial.user_attrs.get(metric + SE_SUFFIX), trial.user_attrs.get("image_auroc")
+        latency = trial.user_attrs.get("latency_ms")
         error_text = "-" if error is None else f"{error:.4f}"
         image_text = "-" if image is None else f"{image:.4f}"
+        latency_text = (f"  {'-' if latency is None else f'{latency:.1f}':>8}") if timed else ""
         architecture = trial.user_attrs.get("architecture", "?") + (" *" if trial.user_attrs.get(DEFAULT_ATTR) else "")
         lines.append(
-            f"{trial.number:>5}  {gflops:>8.4f}  {value:>{width}.4f}  {error_text:>6}  {image_text:>8}  {architecture}"
+            f"{trial.number:>5}  {trial_gflops(trial):>8.4f}{latency_text}  {value:>{width}.4f}  {error_text:>6}  "
+            f"{image_text:>8}  {architecture}"
         )
     return "\n".join(lines)

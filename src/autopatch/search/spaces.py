@@ -52,6 +52,17 @@ class SearchSpace(ABC):
         """The architectures of `default_params`, built by `suggest` itself (one path from parameters)."""
         return [arch for params in self.default_params() if (arch := self.suggest(optuna.trial.FixedTrial(params)))]
 
+    def sample(self, n: int, seed: int = 0) -> list[Architecture]:
+        """`n` architectures drawn uniformly at random (Optuna's seeded RandomSampler), those that select no block
+        skipped: the benchmarks' random architectures."""
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+        found: list[Architecture] = []
+        while len(found) < n:
+            arch = self.suggest(study.ask())
+            if arch is not None:
+                found.append(arch)
+        return found
+
 
 class OFASpace(SearchSpace):
     """The paper's Table 1: supernet width, per-stage kernel/expand ratio/extraction block/patch size.

@@ -10,8 +10,10 @@ created, so bad data or a bad space name is reported with nothing written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 import optuna
@@ -28,6 +30,8 @@ from autopatch.metrics import BOOTSTRAPPED, IMAGE_METRIC_NAMES, METRIC_NAMES, SE
 from autopatch.search.architecture import Architecture, build_encoder
 from autopatch.search.definition import (
     REUSES_ATTR,
+    Latency,
+    LatencyMeter,
     ObjectiveFactory,
     StudySettings,
     TrialOutcome,
@@ -68,11 +72,13 @@ def completed_trial_of(study: optuna.Study, arch: Architecture) -> FrozenTrial |
 
 
 class ArchitectureObjective:
-    """The search objective: the space suggests an architecture, the evaluator scores it on validation."""
+    """The search objective: the space suggests an architecture, the evaluator scores it on validation, and
+    `latency` (for a `--cost latency` study) times it as deployed."""
 
-    def __init__(self, space: SearchSpace, evaluator: TrialEvaluator) -> None:
+    def __init__(self, space: SearchSpace, evaluator: TrialEvaluator, latency: LatencyMeter | None = None) -> None:
         self.space = space
         self.evaluator = evaluator
+        self.latency = latency
 
     def first_trials(self) -> list[dict[str, Any]]:
         """A new study scores the space's default architectures first."""
@@ -88,20 +94,37 @@ class ArchitectureObjective:
         if done is not None:  # the study holds this architecture's result: reuse it, never evaluate it again
             metrics = {name: float(done.user_attrs[name]) for name in ALL_METRICS if name in done.user_attrs}
             gflops = float(done.user_attrs["gflops"])
-            return TrialOutcome(gflops=gflops, metrics=metrics, attrs={REUSES_ATTR: done.number})
+            latency = Latency.from_attrs(done.user_attrs)
+            return TrialOutcome(gflops, metrics, attrs={REUSES_ATTR: done.number}, latency=latency)
         result = self.evaluator.evaluate(arch)
-        return TrialOutcome(gflops=result.gflops, metrics=result.metrics, attrs={"timings": result.timings})
+        timings, latency = dict(result.timings), None
+        if self.latency is not None:
+            start = perf_counter()
+            latency = self.latency(arch, self.evaluator.image_size, result.bank_rows)
+            timings["latency"] = perf_counter() - start
+        return TrialOutcome(gflops=result.gflops, metrics=result.metrics, attrs={"timings": timings}, latency=latency)
 
 
 @dataclass(frozen=True)
 class ArchitectureObjectiveFactory:
-    """Decodes the splits once (per process) and keeps one evaluator for the whole study."""
+    """Decodes the splits once (per process) and keeps one evaluator for the whole study. A `--cost latency` study
+    needs `latency_meter`: called with the study's runtime, it makes the worker's `LatencyMeter`
+    (`autopatch.deploy.LatencyMeter`; the search cannot import `deploy`, which stands on it)."""
 
     settings: StudySettings
     device: str = "auto"
+    latency_meter: Callable[[str], LatencyMeter] | None = None
 
     def __call__(self) -> ArchitectureObjective:
         s = self.settings
+        latency = None
+        if s.cost == "latency":
+            if self.latency_meter is None:
+                raise AutopatchError(
+                    "--cost latency needs a latency meter: run the search through autopatch.run_search, or give "
+                    "ArchitectureObjectiveFactory(latency_meter=autopatch.deploy.LatencyMeter)"
+                )
+            latency = self.latency_meter(s.runtime)  # a missing runtime fails here, before the study is made
         space = get_space(s.space)
         device = resolve_device(self.device)
         splits = load_splits(
@@ -115,7 +138,7 @@ class ArchitectureObjectiveFactory:
                 f"--objective {s.objective} needs a defect mask for every validation anomaly, and this data has "
                 "none; use --objective image-ap or image-auroc, or give the masks (--mask-dir)"
             )
-        return ArchitectureObjective(space, evaluator)
+        return ArchitectureObjective(space, evaluator, latency)
 
 
 @dataclass(frozen=True)

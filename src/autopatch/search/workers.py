@@ -112,16 +112,17 @@ def _run_trial(study: optuna.Study, objective: Objective, job: WorkerJob) -> str
             _fail(study, trial, f"{type(error).__name__}: {error}")
             raise
         metric = job.settings.metric
-        score = float(outcome.metrics[metric])
-        if not (math.isfinite(outcome.gflops) and math.isfinite(score)):
-            return _fail(study, trial, f"non-finite objective: gflops={outcome.gflops}, {metric}={score}")
-        for key, value in {**outcome.attrs, **outcome.metrics, "gflops": float(outcome.gflops)}.items():
+        score, cost = float(outcome.metrics[metric]), outcome.cost(job.settings)
+        if not (math.isfinite(cost) and math.isfinite(outcome.gflops) and math.isfinite(score)):
+            return _fail(study, trial, f"non-finite objective: {job.settings.cost}={cost}, {metric}={score}")
+        latency = {} if outcome.latency is None else outcome.latency.attrs()
+        for key, value in {**outcome.attrs, **outcome.metrics, **latency, "gflops": float(outcome.gflops)}.items():
             trial.set_user_attr(key, value)
         if job.settings.max_gflops is not None:  # <= 0 is feasible; kept as a user attr too, to be seen
             excess = float(outcome.gflops) - job.settings.max_gflops
             trial.set_constraint("max_gflops", excess)
             trial.set_user_attr(CONSTRAINT_ATTR, excess)
-        study.tell(trial, [float(outcome.gflops), score])
+        study.tell(trial, [cost, score])
         return None
 
 
