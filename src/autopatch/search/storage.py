@@ -8,9 +8,12 @@ retried. Any URL problem surfaces as one `AutopatchError` line with the password
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import inspect
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,7 +153,7 @@ def _open(url: str, scheme: str, heartbeat: Heartbeat) -> optuna.storages.BaseSt
         engine_kwargs["connect_args"] = {"connect_timeout": 10}
     for attempt in range(RDB_CREATE_ATTEMPTS):
         try:
-            return HeartbeatRDBStorage(
+            return _WholeCallsRDBStorage(
                 url,
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=heartbeat.interval_s,
@@ -175,6 +178,28 @@ class _WholeAppendsBackend(JournalFileBackend):
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         with interrupts_held():
             super().append_logs(logs)
+
+
+class _WholeCallsRDBStorage(HeartbeatRDBStorage):
+    """The database storage (SQLite, PostgreSQL), whose calls a Ctrl-C never cuts: a call interrupted inside its
+    session loses its write, or holds the write lock until the session is cleaned up (CI once saw the write that
+    records the stopped trial fail with SQLite's "database is locked" instead of the search stopping with its one
+    line). A Ctrl-C that arrives during a call acts when the call has finished. Every public method is wrapped
+    below."""
+
+
+def _held(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with interrupts_held():
+            return method(*args, **kwargs)
+
+    return call
+
+
+for _name, _method in inspect.getmembers(HeartbeatRDBStorage, inspect.isfunction):
+    if not _name.startswith("_"):
+        setattr(_WholeCallsRDBStorage, _name, _held(_method))
 
 
 def _creation_race(error: sqlalchemy.exc.DatabaseError) -> bool:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy.orm
 
 from autopatch.errors import AutopatchError
 from autopatch.search import FIDELITIES, StudySettings, load_existing_study, open_study
@@ -255,3 +256,22 @@ def test_ctrl_c_inside_a_journal_write_acts_after_the_write_and_leaves_no_lock(t
     monkeypatch.undo()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.journal"]  # no lock or rename file left behind
     assert open_storage(f"journal:///{path}").get_study_user_attrs(study_id) == {"written": True}
+
+
+def test_ctrl_c_inside_a_database_call_acts_after_the_call_and_keeps_its_write(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    storage = open_storage(url)
+    study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], "s")
+    commit = sqlalchemy.orm.Session.commit
+
+    def ctrl_c_then_commit(session):  # Ctrl-C lands inside the call, before its transaction commits
+        signal.raise_signal(signal.SIGINT)
+        return commit(session)
+
+    monkeypatch.setattr(sqlalchemy.orm.Session, "commit", ctrl_c_then_commit)
+    with pytest.raises(KeyboardInterrupt):
+        storage.set_study_user_attr(study_id, "written", True)
+    monkeypatch.undo()
+    other = open_storage(url)  # another connection writes: no lock was left behind
+    other.set_study_user_attr(study_id, "next", 1)
+    assert other.get_study_user_attrs(study_id) == {"written": True, "next": 1}
