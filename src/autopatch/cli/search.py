@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "search",
-        help="search the Pareto front of (GFLOPs, validation rwAP) architectures for a category",
+        help="search the Pareto front of (GFLOPs or latency, validation rwAP) architectures for a category",
         description="Runs (or resumes: rerun the same command) a multi-objective Optuna study until --trials "
         "trials are complete, then prints the Pareto front. One worker stores the study in an SQLite file "
         "under --out; --workers N uses a journal file there; many machines share one --storage "
@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_data(parser, "category folder name, e.g. bottle (with DATA_ROOT)")
     parser.add_argument("--objective", choices=tuple(OBJECTIVES), default=None,
-                        help="validation metric maximised beside GFLOPs (default: rwap when every validation "
+                        help="validation metric maximised beside the cost (default: rwap when every validation "
                         "anomaly has a mask, else image-ap)")  # fmt: skip
     parser.add_argument("--cost", choices=tuple(COSTS), default="gflops",
                         help="what the search minimises: the encoder's GFLOPs, or each architecture's measured batch-1 "

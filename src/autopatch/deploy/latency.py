@@ -69,8 +69,7 @@ class LatencyMeter:
         self._encoder_ms: dict[tuple[Any, ...], float] = {}
 
     def __call__(self, arch: Architecture, image_size: ImageSize, bank_rows: int) -> Latency:
-        torch.manual_seed(0)
-        encoder = build_encoder(arch, pretrained=False)
+        encoder = build_encoder(arch, pretrained=False)  # random weights (the global RNG's): timing needs no others
         segmenter = with_random_bank(Segmenter(encoder, arch.block_ids, arch.patch_sizes, image_size), bank_rows)
         key = (*encoder_prefix(arch), tuple(image_size))
         timed = key in self._encoder_ms
