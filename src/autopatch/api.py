@@ -290,6 +290,7 @@ def export(
     *,
     trial: str | int = "best",
     max_gflops: float | None = None,
+    max_ms: float | None = None,
     coreset: float | None = None,
     bank_fraction: float = 1.0,
     normal_fpr: float = DEFAULT_NORMAL_FPR,
@@ -301,10 +302,10 @@ def export(
     precision: str = "fp32",
 ) -> ExportResult:
     """Re-fit a trial ('best' = highest validation objective minus its bootstrap standard error within
-    `max_gflops`, re-scored exactly when the search queried a stride or a projection: `search.export.best_trial`)
-    on the train split with the full
-    bank (or `coreset`, or a random `bank_fraction` of it seeded by the study's seed, as the search keeps),
-    both thresholds on val (`normal_fpr` as in `fit`), save the model file `out` and score it on the test split.
+    `max_gflops` and, for a `cost='latency'` study, `max_ms` of measured latency; re-scored exactly when the search
+    queried a stride or a projection: `search.export.best_trial`) on the train split with the full bank (or
+    `coreset`, or a random `bank_fraction` of it seeded by the study's seed, as the search keeps), both thresholds
+    on val (`normal_fpr` as in `fit`), save the model file `out` and score it on the test split.
     `format` 'onnx' or 'openvino' writes `out` (.onnx, .xml) for that runtime as `convert` does, in `precision`,
     from the model file it saves beside it (`out` with the suffix .pt); both locations are checked first.
 
@@ -323,9 +324,9 @@ def export(
         converted = check_conversion(out, format, precision)
         out = check_output_file(converted.with_suffix(".pt"), "model file")
     if str(trial) == "best":
-        chosen = best_trial(study, max_gflops, data_root, device)
+        chosen = best_trial(study, max_gflops, data_root, device, max_ms)
     else:
-        chosen = select_trial(study.get_trials(deepcopy=False), trial, max_gflops)
+        chosen = select_trial(study.get_trials(deepcopy=False), trial, max_gflops, max_ms)
     result = export_trial(
         study, chosen, out, coreset=coreset, bank_fraction=bank_fraction, normal_fpr=normal_fpr, data_root=data_root,
         device=device,

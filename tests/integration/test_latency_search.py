@@ -42,6 +42,8 @@ def test_a_latency_search_stores_latency_and_gflops_and_pareto_prints_both(tmp_p
     exported = ["export", "--study", name, "--runs", str(tmp_path), "--format", "onnx"]
     assert main([*exported, "--out", str(tmp_path / "model.pt")]) == 2  # refused before the re-fit
     assert "--out " in capsys.readouterr().err and not (tmp_path / "model.pt").exists()
+    assert main([*exported, "--max-ms", "0.001", "--out", str(tmp_path / "model.onnx")]) == 2
+    assert "no completed trial with at most 0.001 ms" in capsys.readouterr().err
     assert main([*exported, "--out", str(tmp_path / "model.onnx")]) == 0
     assert f"converted    {tmp_path / 'model.onnx'}" in capsys.readouterr().out
     images = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)

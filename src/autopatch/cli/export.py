@@ -38,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--trial", default="best",
                         help="trial number, or 'best' (highest val objective minus its standard error; default)")
     parser.add_argument("--max-gflops", type=float, default=None, help="with 'best': best within this budget")
+    parser.add_argument("--max-ms", type=float, default=None,
+                        help="with 'best' after a --cost latency search: best within this measured latency")
     parser.add_argument("--coreset", type=float, default=None, help="greedy coreset fraction of the bank, e.g. 0.1")
     parser.add_argument("--bank-fraction", type=float, default=1.0,
                         help="random fraction of the bank to keep (seeded by the study's seed), as in search")
@@ -80,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
     study = load_study(args.study, storage=args.storage, runs=args.runs)
     result = export(
-        study, args.out, trial=args.trial, max_gflops=args.max_gflops, coreset=args.coreset,
+        study, args.out, trial=args.trial, max_gflops=args.max_gflops, max_ms=args.max_ms, coreset=args.coreset,
         bank_fraction=args.bank_fraction, normal_fpr=args.normal_fpr, data_root=moved_data(args), device=args.device,
         batch_size=args.batch_size, progress=True, format=args.format, precision=args.precision,
     )

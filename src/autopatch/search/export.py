@@ -71,17 +71,19 @@ def best_trial(
     max_gflops: float | None = None,
     data_root: str | Path | FolderDataset | None = None,
     device: str = "auto",
+    max_ms: float | None = None,
 ) -> FrozenTrial:
-    """'best': among the front and the default architectures within `max_gflops` (`search.pareto.candidates`),
+    """'best': among the front and the default architectures within `max_gflops` and `max_ms` of measured latency
+    (`search.pareto.candidates`),
     the highest validation objective minus its bootstrap standard error (`search.pareto.select_lower_bound`).
     When the study's trials queried a stride or a projection, every candidate is first re-scored at full
     fidelity but for the study's bank fraction (exact 1-NN, every query), and those values and their standard
     errors decide."""
     attrs = study.user_attrs
     trials = study.get_trials(deepcopy=False)
-    choices = candidates(trials, max_gflops)
+    choices = candidates(trials, max_gflops, max_ms)
     if not choices:
-        return select_trial(trials, "best", max_gflops)  # its one-line error
+        return select_trial(trials, "best", max_gflops, max_ms)  # its one-line error
     metric = objective_metric(attrs)
     fidelity = Fidelity.recorded(attrs)
     if fidelity.exact:

@@ -27,10 +27,19 @@ def trial_gflops(trial: FrozenTrial) -> float:
     return float(trial.user_attrs.get("gflops", trial.values[0]))
 
 
-def within_budget(trials: Sequence[FrozenTrial], max_gflops: float | None = None) -> list[FrozenTrial]:
-    """COMPLETE trials, those above `max_gflops` and copies of an earlier trial's result left out."""
+def within_budget(
+    trials: Sequence[FrozenTrial], max_gflops: float | None = None, max_ms: float | None = None
+) -> list[FrozenTrial]:
+    """COMPLETE trials, those above `max_gflops` or above `max_ms` of measured latency (a `--cost latency` study's)
+    and copies of an earlier trial's result left out."""
     complete = [t for t in trials if t.state == TrialState.COMPLETE and REUSES_ATTR not in t.user_attrs]
-    return [t for t in complete if max_gflops is None or trial_gflops(t) <= max_gflops]
+    if max_ms is not None and complete and not any("latency_ms" in t.user_attrs for t in complete):
+        raise AutopatchError("--max-ms needs trials with a measured latency: search with --cost latency")
+    return [
+        t for t in complete
+        if (max_gflops is None or trial_gflops(t) <= max_gflops)
+        and (max_ms is None or t.user_attrs.get("latency_ms", float("inf")) <= max_ms)
+    ]  # fmt: skip
 
 
 def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
@@ -38,13 +47,16 @@ def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
     return a[0] <= b[0] and a[1] >= b[1] and a != b
 
 
-def pareto_front(trials: Sequence[FrozenTrial], max_gflops: float | None = None) -> list[FrozenTrial]:
+def pareto_front(
+    trials: Sequence[FrozenTrial], max_gflops: float | None = None, max_ms: float | None = None
+) -> list[FrozenTrial]:
     """Non-dominated COMPLETE trials within the budget, cheapest first (ties keep every trial).
 
     One pass over trials sorted by (cost ↑, rwAP ↓): a trial is on the front iff its rwAP beats every
     cheaper trial's, or equals the front's best at the same cost.
     """
-    ranked = sorted(within_budget(trials, max_gflops), key=lambda t: (objectives(t)[0], -objectives(t)[1], t.number))
+    within = within_budget(trials, max_gflops, max_ms)
+    ranked = sorted(within, key=lambda t: (objectives(t)[0], -objectives(t)[1], t.number))
     front: list[FrozenTrial] = []
     for trial in ranked:
         cost, rwap = objectives(trial)
@@ -57,7 +69,9 @@ def pareto_front(trials: Sequence[FrozenTrial], max_gflops: float | None = None)
     return front
 
 
-def select_trial(trials: Sequence[FrozenTrial], choice: str | int, max_gflops: float | None = None) -> FrozenTrial:
+def select_trial(
+    trials: Sequence[FrozenTrial], choice: str | int, max_gflops: float | None = None, max_ms: float | None = None
+) -> FrozenTrial:
     """The trial to export: its number, or 'best' = highest rwAP within the budget (lowest cost on ties)."""
     if str(choice) != "best":
         number = _trial_number(choice)
@@ -71,11 +85,14 @@ def select_trial(trials: Sequence[FrozenTrial], choice: str | int, max_gflops: f
                 f"trial {number} needs {trial_gflops(match[0]):.4f} GFLOPs, above --max-gflops {max_gflops}; "
                 "drop one of the two options"
             )
+        if max_ms is not None and not within_budget(match, max_ms=max_ms):
+            raise AutopatchError(f"trial {number} is above --max-ms {max_ms} (or was not timed); drop one of the two")
         return match[0]
-    candidates = within_budget(trials, max_gflops)
+    candidates = within_budget(trials, max_gflops, max_ms)
     if not candidates:
-        budget = f" with at most {max_gflops} GFLOPs" if max_gflops is not None else ""
-        raise AutopatchError(f"the study has no completed trial{budget}; run more trials or raise --max-gflops")
+        budget = "".join(f" with at most {value} {unit}" for value, unit in ((max_gflops, "GFLOPs"), (max_ms, "ms"))
+                         if value is not None)  # fmt: skip
+        raise AutopatchError(f"the study has no completed trial{budget}; run more trials or raise the budget")
     return min(candidates, key=lambda t: (-objectives(t)[1], objectives(t)[0], t.number))
 
 
@@ -93,12 +110,15 @@ def select_lower_bound(
     return min(trials, key=lambda t: (-(values[t.number] - (known.get(t.number) or 0.0)), objectives(t)[0], t.number))
 
 
-def candidates(trials: Sequence[FrozenTrial], max_gflops: float | None = None) -> list[FrozenTrial]:
+def candidates(
+    trials: Sequence[FrozenTrial], max_gflops: float | None = None, max_ms: float | None = None
+) -> list[FrozenTrial]:
     """What a pick chooses from: the Pareto front and the default-architecture trials, within the budget,
     cheapest first."""
-    front = pareto_front(trials, max_gflops)
+    front = pareto_front(trials, max_gflops, max_ms)
     numbers = {t.number for t in front}
-    extra = [t for t in within_budget(trials, max_gflops) if t.user_attrs.get(DEFAULT_ATTR) and t.number not in numbers]
+    within = within_budget(trials, max_gflops, max_ms)
+    extra = [t for t in within if t.user_attrs.get(DEFAULT_ATTR) and t.number not in numbers]
     return sorted([*front, *extra], key=lambda t: (objectives(t)[0], -objectives(t)[1], t.number))
 
 

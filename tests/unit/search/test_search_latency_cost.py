@@ -11,7 +11,7 @@ from autopatch.errors import AutopatchError
 from autopatch.search.architecture import Architecture
 from autopatch.search.definition import REUSES_ATTR, Latency, StudySettings, open_study
 from autopatch.search.evaluator import TrialResult
-from autopatch.search.pareto import front_table, pareto_front, within_budget
+from autopatch.search.pareto import candidates, front_table, pareto_front, select_trial, within_budget
 from autopatch.search.storage import Heartbeat
 from autopatch.search.study import ArchitectureObjective, ArchitectureObjectiveFactory
 from autopatch.search.workers import WorkerJob, work
@@ -97,11 +97,27 @@ def test_a_latency_study_minimises_the_measured_latency_and_stores_gflops_too(tm
     assert table[1].split()[:3] == ["3", "0.3000", "6.5"]
 
 
+def test_a_latency_budget_keeps_the_trials_measured_within_it(tmp_path):
+    trials = run(tmp_path, StudySettings(**SETTINGS, cost="latency", runtime="onnx"), Meter())
+    latency = {t.number: t.user_attrs["latency_ms"] for t in trials[:4]}  # 45, 33, 10, 6.5 ms
+    assert [t.number for t in within_budget(trials, max_ms=20)] == [n for n in range(4) if latency[n] <= 20]
+    assert select_trial(trials, "best").number == 2  # rwAP 0.70 at 10 ms
+    assert select_trial(trials, "best", max_ms=8).number == 3  # the only trial within 8 ms
+    assert [t.number for t in candidates(trials, max_ms=8)] == [3]
+    assert select_trial(trials, 3, max_ms=8).number == 3
+    with pytest.raises(AutopatchError, match="trial 2 is above --max-ms 8"):
+        select_trial(trials, 2, max_ms=8)
+    with pytest.raises(AutopatchError, match="no completed trial with at most 5 ms"):
+        select_trial(trials, "best", max_ms=5)
+
+
 def test_a_gflops_study_stores_no_latency_and_shows_no_latency_column(tmp_path):
     trials = run(tmp_path, StudySettings(**SETTINGS), None)
     assert [t.values[0] for t in trials] == [*GFLOPS, GFLOPS[0]]
     assert not any("latency_ms" in t.user_attrs for t in trials)
     assert front_table(pareto_front(trials)).splitlines()[0].split()[:3] == ["trial", "GFLOPs", "rwAP"]
+    with pytest.raises(AutopatchError, match="--max-ms needs trials with a measured latency: search with --cost"):
+        select_trial(trials, "best", max_ms=10)
 
 
 def test_resuming_with_another_cost_or_runtime_is_refused(tmp_path):
