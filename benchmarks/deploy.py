@@ -27,6 +27,7 @@ import torch
 from autopatch.backbones import create_encoder
 from autopatch.baselines.patchcore import build_patchcore
 from autopatch.deploy import convert_model, load_inferencer
+from autopatch.deploy.latency import with_random_bank
 from autopatch.segmenter import Segmenter
 
 SIZE = 224
@@ -50,13 +51,8 @@ def model_file(name: str, folder: Path, coreset: float) -> tuple[Path, list[int]
     else:
         segmenter = Segmenter(encoder, blocks, sizes, SIZE)
     height, width = segmenter.feature_map_size
-    probe = torch.zeros(1, 3, SIZE, SIZE, dtype=torch.uint8)
-    dims = segmenter.scorer.rows(segmenter.encoder.forward_features(segmenter.encoder.normalize(probe),
-                                                                    segmenter.block_ids)).shape[1]  # fmt: skip
-    rows = round(coreset * TRAIN_IMAGES * height * width)
-    segmenter.bank.fit(torch.randn(rows, dims, generator=torch.Generator().manual_seed(1)))
-    segmenter.threshold, segmenter.image_threshold = 1.0, 2.0
-    return segmenter.save(folder / f"{name}.pt"), [rows, int(dims)]
+    with_random_bank(segmenter, round(coreset * TRAIN_IMAGES * height * width))
+    return segmenter.save(folder / f"{name}.pt"), list(segmenter.bank.patches.shape)
 
 
 def timings(inferencer, batch1: int, batch32: int) -> dict[str, float]:

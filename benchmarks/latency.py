@@ -16,10 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
 from pathlib import Path
-from time import perf_counter
 
 import numpy as np
 import optuna
@@ -28,6 +26,7 @@ from scipy.stats import rankdata, spearmanr
 
 from autopatch.backbones.flops import count_flops
 from autopatch.deploy import LatencyMeter, convert_model, load_inferencer
+from autopatch.deploy.convert import FORMATS
 from autopatch.deploy.latency import with_random_bank
 from autopatch.files import write_text
 from autopatch.search import build_encoder
@@ -36,8 +35,6 @@ from autopatch.search.spaces import PretrainedSpace
 from autopatch.segmenter import Segmenter
 
 REPO = Path(__file__).resolve().parents[1]
-FORMATS = {"onnx": "onnx", "openvino": "openvino"}  # runtime -> `convert` format
-EXTENSIONS = {"onnx": ".onnx", "openvino": ".xml"}
 
 
 def parse_args() -> argparse.Namespace:
@@ -57,17 +54,10 @@ def whole_model_ms(segmenter: Segmenter, runtime: str, folder: Path, meter: Late
     """Median batch-1 ms of the whole model in `runtime`, timed as the meter times (its warm-up and repeats)."""
     path = segmenter.save(folder / "model.pt")
     if runtime != "torch":
-        path = convert_model(path, folder / f"model{EXTENSIONS[runtime]}", FORMATS[runtime]).path
+        path = convert_model(path, folder / f"model{FORMATS[runtime]}", runtime).path  # runtimes are named as formats
     inferencer = load_inferencer(path)
     image = np.zeros((1, *segmenter.image_size, 3), dtype=np.uint8)
-    for _ in range(meter.warmup):
-        inferencer.predict(image)
-    times = []
-    for _ in range(meter.repeats):
-        start = perf_counter()
-        inferencer.predict(image)
-        times.append(1000 * (perf_counter() - start))
-    return statistics.median(times)
+    return meter.median_ms(lambda: inferencer.predict(image))
 
 
 def main() -> None:

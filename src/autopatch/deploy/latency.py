@@ -79,15 +79,16 @@ class LatencyMeter:
             else:
                 encode, head = self._converted_parts(ScoringGraph(segmenter), Path(folder), with_encoder=not timed)
             if encode is not None and not timed:
-                self._encoder_ms[key] = self._median_ms(encode)
-            return Latency(self._encoder_ms[key], self._median_ms(head))
+                self._encoder_ms[key] = self.median_ms(encode)
+            return Latency(self._encoder_ms[key], self.median_ms(head))
 
     @property
     def encoders_measured(self) -> int:
         """How many encoder prefixes this meter has timed."""
         return len(self._encoder_ms)
 
-    def _median_ms(self, run: Runner) -> float:
+    def median_ms(self, run: Runner) -> float:
+        """Median milliseconds of `run` over `repeats` calls after `warmup` calls."""
         for _ in range(self.warmup):
             run()
         times = []
