@@ -1,8 +1,9 @@
 """A whole search at a fidelity, end to end: search, exact pick, re-fit, test rwAP, per seed, with wall times.
 
 Per seed: `run_search` at `--fidelity` (resumed if its study exists), `best_trial` (the front re-scored exactly
-when the fidelity is not), then `export_trial` re-fits the pick with `--refit-fraction` of the bank (seeded by
-the study's seed, as the experiment's re-fits) and scores it on the test split. Prints a table and the mean
+when the fidelity is not; the study's reference PatchCore unless the pick beats it), then `export_trial` (or
+`export_reference`) re-fits the pick with `--refit-fraction` of the bank (seeded by the study's seed, as the
+experiment's re-fits) and scores it on the test split. Prints a table and the mean
 ± std of the test rwAP, and writes JSON.
 
     python benchmarks/search_end_to_end.py --trials 50 --seeds 0,1,2     # bottle, k=1, 224 px, fast
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import autopatch
 from autopatch.files import write_text
-from autopatch.search import DEFAULT_FIDELITY, FIDELITIES, best_trial, export_trial
+from autopatch.search import DEFAULT_FIDELITY, FIDELITIES, best_trial, export_reference, export_trial
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,6 +34,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--fidelity", choices=sorted(FIDELITIES), default=DEFAULT_FIDELITY)
     parser.add_argument("--refit-fraction", type=float, default=0.1, help="bank fraction of the re-fitted pick")
+    parser.add_argument("--no-reference", dest="reference", action="store_false",
+                        help="pick among the trials only, as `export --no-reference`")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "bench" / "end_to_end")
     parser.add_argument("--json", type=Path, default=REPO / "runs" / "bench" / "search_end_to_end.json")
@@ -48,20 +51,25 @@ def main() -> None:
                                      image_size=args.image_size, fidelity=args.fidelity, space="pretrained",
                                      out=args.out / args.fidelity, device=args.device, progress=False)  # fmt: skip
         searched = time.perf_counter()
-        chosen = best_trial(found.study, device=args.device)
+        pick = best_trial(found.study, device=args.device, reference=args.reference)
         picked = time.perf_counter()
         model = args.out / args.fidelity / f"{found.study_name}.pt"
-        result = export_trial(found.study, chosen, model, bank_fraction=args.refit_fraction, device=args.device)
+        if pick.trial is None:
+            result = export_reference(found.study, pick.reference, model, device=args.device)
+        else:
+            result = export_trial(found.study, pick.trial, model, bank_fraction=args.refit_fraction, device=args.device)
         done = time.perf_counter()
         trial_seconds = [t.user_attrs["timings"]["total"] for t in found.study.trials if "timings" in t.user_attrs]
         rows.append({
-            "seed": seed, "trial": chosen.number, "architecture": result.architecture,
-            "gflops": chosen.user_attrs["gflops"], "val_rwap_searched": chosen.values[1],
+            "seed": seed, "trial": result.trial, "architecture": result.architecture,
+            "gflops": pick.reference.gflops if pick.trial is None else pick.trial.user_attrs["gflops"],
+            "candidate": pick.candidate.number, "margin_over_reference": pick.margin,
             "test_rwap": result.test_metrics["rwap"], "search_s": searched - start, "pick_s": picked - searched,
             "refit_s": done - picked, "median_trial_s": statistics.median(trial_seconds) if trial_seconds else None,
         })  # fmt: skip
         row = rows[-1]
-        print(f"seed {seed}: trial {row['trial']} {row['architecture']} ({row['gflops']:.2f} GFLOPs) test rwAP "
+        shown = "none (reference)" if row["trial"] is None else row["trial"]
+        print(f"seed {seed}: trial {shown} {row['architecture']} ({row['gflops']:.2f} GFLOPs) test rwAP "
               f"{row['test_rwap']:.4f}; search {row['search_s'] / 60:.1f} min (median trial "
               f"{row['median_trial_s']:.2f} s), pick {row['pick_s'] / 60:.1f} min, "
               f"re-fit {row['refit_s'] / 60:.1f} min", flush=True)  # fmt: skip

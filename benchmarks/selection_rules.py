@@ -8,7 +8,11 @@ picks one. Rules, none with a constant tuned here:
 - highest: the highest validation rwAP (the pick before the noise was in view);
 - keep default: the highest, unless a default architecture lies within one standard error of it (then the
   default with the highest value);
-- lower bound: the highest validation rwAP minus its standard error (what autopatch ships);
+- lower bound: the highest validation rwAP minus its standard error (what autopatch shipped before the reference);
+- over reference: the lower bound's pick, unless it does not beat the search's reference model (PatchCore on the
+  space's smallest encoder, fitted on the same splits) by more than the standard error of the paired difference:
+  then the reference (what autopatch ships, `search.reference`);
+- unpaired: the same, but the pick must beat the reference's value with its own lower bound (no pairing);
 - best default: the default architecture with the highest validation rwAP;
 - oracle: the candidate with the highest test rwAP (what the candidates allow at best).
 
@@ -24,30 +28,38 @@ import json
 import statistics
 from pathlib import Path
 
-from autopatch.experiment.runner import ExperimentRunner
+from autopatch.experiment.runner import ExperimentRunner, reference_model
 from autopatch.experiment.settings import ExperimentSettings
 from autopatch.files import write_text
 from autopatch.search.definition import DEFAULT_ATTR
 from autopatch.search.pareto import candidates, objectives, pareto_front, select_lower_bound
+from autopatch.search.reference import Reference
 
-RULES = ("highest", "keep default", "lower bound", "best default", "oracle")
+RULES = ("highest", "keep default", "lower bound", "over reference", "unpaired", "best default", "oracle",
+         "reference")
 
 
-def picks(front, choices, refits) -> dict[str, int]:
-    """Trial number each rule picks."""
+def picks(front, choices, refits, known: Reference) -> tuple[dict[str, int | None], float]:
+    """Trial number each rule picks (None: the reference model), and the lower bound's margin over the reference."""
     value = {n: r["val_metrics"]["rwap"] for n, r in refits.items()}
     error = {n: r["val_metrics"]["rwap_se"] for n, r in refits.items()}
     defaults = [t for t in choices if t.user_attrs.get(DEFAULT_ATTR)]
     test = {n: r["metrics"]["rwap"] for n, r in refits.items()}
     highest = select_lower_bound(front, value)
     close = [t for t in defaults if value[t.number] >= value[highest.number] - error[highest.number]]
+    bound = select_lower_bound(choices, value, error)
+    margin = known.margin("rwap", value[bound.number], refits[bound.number]["val_draws"].get("rwap"))
+    clears = value[bound.number] - error[bound.number] > known.metrics["rwap"]
     return {
         "highest": highest.number,
         "keep default": select_lower_bound(close, value).number if close else highest.number,
-        "lower bound": select_lower_bound(choices, value, error).number,
+        "lower bound": bound.number,
+        "over reference": bound.number if margin > 0 else None,
+        "unpaired": bound.number if clears else None,
         "best default": select_lower_bound(defaults, value).number,
         "oracle": max(choices, key=lambda t: (test[t.number], -objectives(t)[0])).number,
-    }
+        "reference": None,
+    }, margin
 
 
 def main() -> None:
@@ -68,9 +80,13 @@ def main() -> None:
             trials = study.get_trials(deepcopy=False)
             front, choices = pareto_front(trials), candidates(trials)
             refits = {t.number: runner._refit(dataset, spec, study.study_name, t) for t in choices}
-            chosen = picks(front, choices, refits)
-            rows.append({"dataset": dataset.label, "seed": spec.seed, "k": spec.k,
-                         **{rule: refits[number]["metrics"]["rwap"] for rule, number in chosen.items()}})  # fmt: skip
+            reference = runner._reference(dataset, spec)
+            chosen, margin = picks(front, choices, refits, reference_model(reference))
+            test = {rule: (reference if number is None else refits[number])["metrics"]["rwap"]
+                    for rule, number in chosen.items()}  # fmt: skip
+            picked = {rule: number for rule, number in chosen.items() if rule != "reference"}
+            rows.append({"dataset": dataset.label, "seed": spec.seed, "k": spec.k, **test, "picked": picked,
+                         "margin_over_reference": margin})  # fmt: skip
     print(f"test rwAP % of each rule's pick, mean ± std over seeds ({args.run})")
     print(f"{'dataset':<15}" + "".join(f"{rule:>16}" for rule in RULES) + f"{'baseline':>10}")
     for label in dict.fromkeys(row["dataset"] for row in rows):

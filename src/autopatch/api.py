@@ -49,6 +49,7 @@ from autopatch.search import (
     best_trial,
     default_space,
     existing_default_storage_url,
+    export_reference,
     export_trial,
     get_fidelity,
     load_existing_study,
@@ -300,14 +301,18 @@ def export(
     progress: bool = False,
     format: str = "torch",
     precision: str = "fp32",
+    reference: bool = True,
 ) -> ExportResult:
-    """Re-fit a trial ('best' = highest validation objective minus its bootstrap standard error within
-    `max_gflops` and, for a `cost='latency'` study, `max_ms` of measured latency; re-scored exactly when the search
-    queried a stride or a projection: `search.export.best_trial`) on the train split with the full bank (or
-    `coreset`, or a random `bank_fraction` of it seeded by the study's seed, as the search keeps), both thresholds
-    on val (`normal_fpr` as in `fit`), save the model file `out` and score it on the test split.
+    """Re-fit a trial on the train split with the full bank (or `coreset`, or a random `bank_fraction` of it
+    seeded by the study's seed, as the search keeps), both thresholds on val (`normal_fpr` as in `fit`), save the
+    model file `out` and score it on the test split.
     `format` 'onnx' or 'openvino' writes `out` (.onnx, .xml) for that runtime as `convert` does, in `precision`,
     from the model file it saves beside it (`out` with the suffix .pt); both locations are checked first.
+    `trial` 'best' is `search.export.best_trial`: the highest validation objective minus its bootstrap standard
+    error within `max_gflops` (and, for a `cost='latency'` study, `max_ms` of measured latency), re-scored exactly
+    when the search queried a stride or a projection; with `reference`, it replaces the study's reference model
+    (PatchCore on the space's smallest encoder, `search.reference`, then exported instead) only when it beats it
+    on validation by more than the standard error of the difference. `result.pick` says how it chose.
 
     >>> import tempfile
     >>> from pathlib import Path
@@ -323,15 +328,19 @@ def export(
     if format != "torch":
         converted = check_conversion(out, format, precision)
         out = check_output_file(converted.with_suffix(".pt"), "model file")
+    pick = None
     if str(trial) == "best":
-        chosen = best_trial(study, max_gflops, data_root, device, max_ms)
+        pick = best_trial(study, max_gflops, data_root, device, max_ms, reference)
+        chosen = pick.trial
     else:
         chosen = select_trial(study.get_trials(deepcopy=False), trial, max_gflops, max_ms)
-    result = export_trial(
-        study, chosen, out, coreset=coreset, bank_fraction=bank_fraction, normal_fpr=normal_fpr, data_root=data_root,
-        device=device,
-        batch_size=batch_size, progress=progress,
-    )  # fmt: skip
+    common = {"normal_fpr": normal_fpr, "data_root": data_root, "device": device, "batch_size": batch_size,
+              "progress": progress}  # fmt: skip
+    if chosen is None:
+        result = export_reference(study, pick.reference, out, **common)
+    else:
+        result = export_trial(study, chosen, out, coreset=coreset, bank_fraction=bank_fraction, **common)
+    result = replace(result, pick=pick)
     if converted is None:
         return result
     return replace(result, converted=convert_model(result.path, converted, format, precision=precision).path)
@@ -442,7 +451,8 @@ def demo(
     plot = save_pareto_plot(trials_done, out / "pareto.png", title=f"{DEMO_CATEGORY}: {summary.complete} trials")
     log(f"Pareto plot {plot}")
 
-    log("[2/4] export the best trial (highest validation rwAP minus its standard error), refit on the train split")
+    log("[2/4] export the best trial (highest validation rwAP minus its standard error, if it beats the reference "
+        "PatchCore model), refit on the train split")
     result = export(summary, out / "model.pt", device=device, progress=True)
     if on_export is not None:
         on_export(result)

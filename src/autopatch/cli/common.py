@@ -117,8 +117,9 @@ def add_synthetic_kind(parser: argparse.ArgumentParser, option: str, help_text: 
 
 def print_front(study: optuna.Study, trials: Sequence[FrozenTrial], max_gflops: float | None = None) -> None:
     """What `search` and `pareto` print of a study: its front and default architectures, how its trials were
-    scored (and that `export` re-scores when they were not exact), and how noisy its validation is."""
-    from autopatch.search import candidates, front_table, noise_summary, pareto_front
+    scored (and that `export` re-scores when they were not exact), how noisy its validation is, and the reference
+    model `export --trial best` compares its pick with."""
+    from autopatch.search import candidates, front_table, noise_summary, pareto_front, reference_summary
     from autopatch.search.names import objective_label, objective_metric
 
     attrs = study.user_attrs
@@ -129,9 +130,9 @@ def print_front(study: optuna.Study, trials: Sequence[FrozenTrial], max_gflops: 
     fidelity = Fidelity.recorded(dict(attrs))
     note = "" if fidelity.exact else "; export --trial best re-scores the front exactly"
     print(f"trials scored at {fidelity.describe()}{note}")
-    noise = noise_summary(front, metric, label)
-    if noise is not None:
-        print(noise)
+    for line in (noise_summary(front, metric, label), reference_summary(dict(attrs), metric, label)):
+        if line is not None:
+            print(line)
 
 
 def add_normal_fpr(parser: argparse.ArgumentParser) -> None:

@@ -36,8 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_study_arguments(parser)
     parser.add_argument("--trial", default="best",
-                        help="trial number, or 'best' (highest val objective minus its standard error; default)")
+                        help="trial number, or 'best' (highest val objective minus its standard error, if it beats the "
+                        "study's reference model; default)")
     parser.add_argument("--max-gflops", type=float, default=None, help="with 'best': best within this budget")
+    parser.add_argument("--no-reference", dest="reference", action="store_false",
+                        help="with 'best': pick among the trials only, never the study's reference PatchCore model "
+                        "(by default it is exported unless the pick beats it on validation by more than the "
+                        "standard error of the difference)")
     parser.add_argument("--max-ms", type=float, default=None,
                         help="with 'best' after a --cost latency search: best within this measured latency")
     parser.add_argument("--coreset", type=float, default=None, help="greedy coreset fraction of the bank, e.g. 0.1")
@@ -62,7 +67,15 @@ def print_export(result: ExportResult) -> None:
     print(f"model        {result.path}")
     if result.converted is not None:
         print(f"converted    {result.converted} (checked against the model's maps on probe images)")
-    print(f"trial        {result.trial}: {result.architecture}")
+    pick = result.pick
+    if result.trial is None:
+        print(f"trial        none: the study's reference model, {result.architecture}")
+    else:
+        print(f"trial        {result.trial}: {result.architecture}")
+    if pick is not None and pick.reference is not None:
+        verdict = "beats it" if pick.trial is not None else "does not beat it"
+        print(f"reference    {pick.reference.architecture}: the best trial ({pick.candidate.number}) {verdict} on "
+              f"validation (its lead less the standard error of the difference: {pick.margin:+.4f})")
     print_pixel_threshold(result.val_threshold)
     print_image_threshold(result.val_threshold)
     print(f"test split, {result.test_metrics['images']} images:")
@@ -85,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         study, args.out, trial=args.trial, max_gflops=args.max_gflops, max_ms=args.max_ms, coreset=args.coreset,
         bank_fraction=args.bank_fraction, normal_fpr=args.normal_fpr, data_root=moved_data(args), device=args.device,
         batch_size=args.batch_size, progress=True, format=args.format, precision=args.precision,
+        reference=args.reference,
     )
     print_export(result)
     return 0

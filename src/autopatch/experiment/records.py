@@ -31,8 +31,9 @@ def method_name(k: int) -> str:
 @dataclass(frozen=True)
 class RunRecord:
     """dataset: table row label; method: 'k=1'.. / 'k=0 (synthetic)' / "Test'" / 'baseline'; seed: the search's
-    seed (None for the baseline); selection: 'best' (the pick: `search.pareto.select_lower_bound`), 'budget' (the
-    same within --max-gflops), 'highest' (the front's highest val rwAP), 'default' (a default architecture) or
+    seed (None for the baseline); selection: 'best' (the pick: `search.pareto.select_lower_bound`, or the search's
+    reference model, with `trial` None, when that pick does not beat it: `search.reference`), 'budget' (the same
+    within --max-gflops), 'highest' (the front's highest val rwAP), 'default' (a default architecture) or
     'baseline';
     metrics: test-split rwap, ap, auroc, pauroc_0.3, aupro_0.3 (fractions, not %)."""
 

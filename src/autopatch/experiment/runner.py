@@ -5,11 +5,13 @@ search per seed; every trial of each search's validation Pareto front, and every
 search scored first, is re-fitted exactly on the train split (thresholds on that k's validation split, which
 it also re-scores, with bootstrap standard errors) and scored on the shared test split. The chosen trial
 ('best', and the same within --max-gflops) is `search.pareto.select_lower_bound` of those re-scored values:
-the highest validation rwAP minus its standard error. So the search's fidelity only decides the candidates,
-never the pick. Test', the upper bound, picks its front trial with the highest exact test rwAP. The front's
-highest re-scored value ('highest', the pick before the noise was in view) and each default are recorded beside
-it; the test scores of the front give Figure 2's test fronts. The baseline is fitted once per dataset on the
-same splits.
+the highest validation rwAP minus its standard error, unless it does not beat the search's reference model
+(`search.reference`: PatchCore fitted on the same splits, kept cached like a re-fit) by more than the standard
+error of the difference, when the reference is the pick, as in `export`. So the search's fidelity only decides
+the candidates, never the pick. Test', the upper bound, picks its front trial with the highest exact test rwAP.
+The front's highest re-scored value ('highest', the pick before the noise was in view) and each default are
+recorded beside it; the test scores of the front give Figure 2's test fronts. The baseline is fitted once per
+dataset on the same splits.
 
 The searches run at `fidelity` (`search.fidelity`); `bank_fraction`, when given, applies to the searches and
 the re-fits alike (same seed), else the re-fits keep the whole bank (the deployable `export` model's
@@ -68,6 +70,8 @@ from autopatch.search.architecture import Architecture
 from autopatch.search.definition import DEFAULT_ATTR, StudySettings, folder_strings, open_study
 from autopatch.search.export import trial_architecture
 from autopatch.search.pareto import candidates, objectives, pareto_front, select_lower_bound, trial_gflops
+from autopatch.search.reference import Reference, build_reference
+from autopatch.search.spaces import get_space
 from autopatch.search.storage import default_storage_url, open_storage
 from autopatch.search.study import run_study
 from autopatch.segmenter import Segmenter, fit_and_evaluate
@@ -80,6 +84,12 @@ class ExperimentOutputs:
     results: ExperimentResults
     files: list[Path] = field(default_factory=list)
     qualitative: dict[str, QualitativeLayout] = field(default_factory=dict)
+
+
+def reference_model(payload: dict[str, Any]) -> Reference:
+    """The `search.reference.Reference` of a cached reference result (`ExperimentRunner._reference`)."""
+    return Reference(payload["encoder"], payload["architecture"], payload["gflops"], payload["val_metrics"],
+                     payload["val_draws"])  # fmt: skip
 
 
 class ExperimentRunner:
@@ -97,7 +107,7 @@ class ExperimentRunner:
         self.device = resolve_device(settings.device)
         self.datasets = experiment_datasets(settings.data_roots, settings.categories, settings.folders)
         self._encoders: dict[str, Encoder] = {}
-        self._splits: dict[tuple[int, int, str, int | None], Splits] = {}
+        self._splits: dict[tuple[str, int, int, str, int | None], Splits] = {}  # emptied after each dataset
 
     # --- the whole run ---------------------------------------------------------------------------
 
@@ -142,7 +152,7 @@ class ExperimentRunner:
             exact = {number: refit[scored]["rwap"] for number, refit in refits.items()}
             errors = {number: refit[scored].get("rwap" + SE_SUFFIX) for number, refit in refits.items()}
             defaults = [] if spec.oracle else [t for t in choices if t.user_attrs.get(DEFAULT_ATTR)]
-            chosen = {BEST: select_lower_bound(choices, exact, errors)}
+            chosen: dict[str, FrozenTrial | None] = {BEST: select_lower_bound(choices, exact, errors)}
             if not spec.oracle:
                 chosen[HIGHEST] = select_lower_bound(front, exact)
             if s.max_gflops is not None:
@@ -151,6 +161,16 @@ class ExperimentRunner:
                     chosen[BUDGET] = select_lower_bound(within, exact, errors)
                 else:
                     self.log(f"[{dataset.label}] {study.study_name}: no trial within {s.max_gflops:g} GFLOPs")
+            reference = None
+            if not spec.oracle:  # 'best' keeps the reference model unless its pick beats it, as `export` does
+                reference = self._reference(dataset, spec, keep_scores)
+                known = reference_model(reference)
+                for selection in (BEST, BUDGET):
+                    trial = chosen.get(selection)
+                    if trial is None or (selection == BUDGET and known.gflops > s.max_gflops):
+                        continue
+                    if known.margin("rwap", exact[trial.number], refits[trial.number]["val_draws"].get("rwap")) <= 0:
+                        chosen[selection] = None
             for trial in front:
                 payload = refits[trial.number]
                 outputs.results.fronts.append(
@@ -158,14 +178,17 @@ class ExperimentRunner:
                                objectives(trial)[1], payload["metrics"]["rwap"])
                 )  # fmt: skip
             for selection, trial in [*chosen.items(), *((DEFAULT, t) for t in defaults)]:
-                payload = refits[trial.number]
+                payload = reference if trial is None else refits[trial.number]
                 outputs.results.records.append(
                     RunRecord(dataset.label, spec.method, spec.seed, selection, payload["architecture"],
-                              payload["gflops"], payload["metrics"], trial.number, objectives(trial)[1],
+                              payload["gflops"], payload["metrics"], trial and trial.number,
+                              payload["val_metrics"]["rwap"] if trial is None else objectives(trial)[1],
                               payload["images_per_s"])
                 )  # fmt: skip
             if spec == figure_search:
-                scores_file = self.cache.scores_path(self._refit_entry(dataset, spec, chosen[BEST])[0])
+                best = chosen[BEST]
+                entry = self._reference_entry(dataset, spec) if best is None else self._refit_entry(dataset, spec, best)
+                scores_file = self.cache.scores_path(entry[0])
                 figure_scores[f"AutoPatch {spec.method}, seed {spec.seed}"] = np.load(scores_file)
         return figure_scores
 
@@ -221,7 +244,7 @@ class ExperimentRunner:
         """The splits a re-fit of `spec`'s search fits and thresholds on: its k's validation anomalies plus its
         synthetic ones (made from train normals and seeded by the search's seed, as in its study). Every search
         shares the test split."""
-        key = (spec.k, spec.synthetic, spec.synthetic_kind, spec.seed if spec.synthetic else None)
+        key = (dataset.label, spec.k, spec.synthetic, spec.synthetic_kind, spec.seed if spec.synthetic else None)
         if key not in self._splits:
             s = self.settings
             self._splits[key] = load_splits(
@@ -259,6 +282,7 @@ class ExperimentRunner:
         name, key = self._refit_entry(dataset, spec, trial)
         cached = self.cache.load(name, key)
         fresh = cached is not None and any(key.endswith(SE_SUFFIX) for key in cached.get("val_metrics", {}))
+        fresh = fresh and (spec.oracle or "val_draws" in cached)  # the pick compares them with the reference's
         if fresh and (not keep_scores or self.cache.scores_path(name).is_file()):
             return cached
         self.log(f"[{dataset.label}] refit {study_name} trial {trial.number}: {arch}")
@@ -284,9 +308,29 @@ class ExperimentRunner:
             "threshold": result["threshold"],
             "metrics": {key: float(result[key]) for key in METRIC_KEYS},
             "val_metrics": evaluation.val["metrics"],
+            "val_draws": evaluation.val["draws"],
         }
 
-    # --- baseline --------------------------------------------------------------------------------
+    # --- the reference a pick must beat, and the baseline ------------------------------------------
+
+    def _reference_entry(self, dataset: Dataset, spec: SearchSpec) -> tuple[str, dict[str, Any]]:
+        encoder = get_space(self.settings.space).reference_encoder
+        synthetic = {"synthetic": spec.synthetic, "synthetic_kind": spec.synthetic_kind} if spec.synthetic else {}
+        return self._entry("reference", dataset, spec.k, encoder=encoder, seed=spec.seed, **synthetic)
+
+    def _reference(self, dataset: Dataset, spec: SearchSpec, keep_scores: bool = False) -> dict[str, Any]:
+        """The search's reference model (`search.reference`) fitted on its splits, seeded by its seed (cached)."""
+        name, key = self._reference_entry(dataset, spec)
+        cached = self.cache.load(name, key)
+        if cached is not None and (not keep_scores or self.cache.scores_path(name).is_file()):
+            return cached
+        encoder = key["encoder"]
+        self.log(f"[{dataset.label}] reference PatchCore {encoder}, seed {spec.seed}")
+        segmenter = build_reference(encoder, self.settings.image_size, self.device, spec.seed)
+        payload = self._fit_and_score(segmenter, self._splits_for(dataset, spec), name if keep_scores else None)
+        payload.update(encoder=encoder, architecture=describe(segmenter, encoder))
+        self.cache.save(name, key, payload)
+        return payload
 
     def _baseline_entry(self, dataset: Dataset) -> tuple[str, dict[str, Any]]:
         s = self.settings

@@ -1,6 +1,12 @@
 """Segmentation metrics (rwAP (AutoPatch), AP, AUROC, pAUROC, AUPRO), image-level metrics and thresholds."""
 
-from autopatch.metrics.bootstrap import BOOTSTRAPPED, SE_SUFFIX, standard_errors
+from autopatch.metrics.bootstrap import (
+    BOOTSTRAPPED,
+    SE_SUFFIX,
+    paired_lower_bound,
+    resampled_metrics,
+    standard_errors,
+)
 from autopatch.metrics.image import (
     DEFAULT_NORMAL_FPR,
     IMAGE_METRIC_NAMES,
@@ -24,7 +30,9 @@ __all__ = [
     "image_metrics",
     "image_scores",
     "image_threshold",
+    "paired_lower_bound",
     "precision_recall_f1",
+    "resampled_metrics",
     "rwap_pixel_weights",
     "segmentation_metrics",
     "standard_errors",

@@ -1,4 +1,5 @@
-"""How much a validation objective would move with other validation images: bootstrap standard errors.
+"""How much a validation objective would move with other validation images: bootstrap resamples, standard errors
+and the paired comparison of two models.
 
 A resample draws the anomalous images and the normal images separately, each with replacement and each
 keeping its count (so every resample holds both classes), and is written as the multiplicity of every image:
@@ -76,7 +77,7 @@ def resampled_rwap(scores: object, masks: object, types: Sequence[str], counts: 
     return values
 
 
-def standard_errors(
+def resampled_metrics(
     scores: object,
     anomalous: Sequence[bool] | np.ndarray,
     masks: object | None = None,
@@ -84,9 +85,10 @@ def standard_errors(
     *,
     draws: int = BOOTSTRAP_DRAWS,
     seed: int = 0,
-) -> dict[str, float]:
-    """Bootstrap standard errors of image AP and image AUROC (`<metric>_se`), and of rwAP when `masks` and
-    `types` are given, for the [N, H, W] anomaly maps `scores`; empty unless both classes occur."""
+) -> dict[str, np.ndarray]:
+    """float64 [draws] per metric: image AP and image AUROC of every resample, and rwAP when `masks` and `types`
+    are given, for the [N, H, W] anomaly maps `scores`; empty unless both classes occur. Two models scored on the
+    same images with the same seed are resampled alike, so their values pair up draw by draw."""
     maps = np.asarray(scores)
     labels = np.asarray(anomalous, dtype=bool)
     if labels.all() or not labels.any():
@@ -99,6 +101,24 @@ def standard_errors(
         values = image_metrics(per_image[chosen], labels[chosen])
         for name, draws_of in samples.items():
             draws_of.append(values[name])
+    found = {name: np.asarray(values, dtype=np.float64) for name, values in samples.items()}
     if masks is not None and types is not None:
-        samples["rwap"] = resampled_rwap(maps, masks, types, counts)
-    return {name + SE_SUFFIX: float(np.nanstd(values, ddof=1)) for name, values in samples.items()}
+        found["rwap"] = resampled_rwap(maps, masks, types, counts)
+    return found
+
+
+def standard_errors(resampled: dict[str, np.ndarray]) -> dict[str, float]:
+    """`<metric>_se`: the standard deviation of each metric over its resamples (`resampled_metrics`)."""
+    return {name + SE_SUFFIX: float(np.nanstd(values, ddof=1)) for name, values in resampled.items()}
+
+
+def paired_lower_bound(
+    value: float, draws: Sequence[float] | np.ndarray, other: float, other_draws: Sequence[float] | np.ndarray
+) -> float:
+    """How far `value` is above `other` less the bootstrap standard error of that difference, computed draw by draw
+    on the same resamples (so what both models find easy or hard cancels out); above 0 when the evidence says
+    the first model is better."""
+    if len(draws) != len(other_draws):
+        raise ValueError(f"paired draws must come from the same resamples, got {len(draws)} and {len(other_draws)}")
+    differences = np.asarray(draws, dtype=np.float64) - np.asarray(other_draws, dtype=np.float64)
+    return float(value - other - np.nanstd(differences, ddof=1))

@@ -1,8 +1,9 @@
 """Architecture search: spaces, per-trial evaluation, and the Optuna study around them.
 
 The public face is `run_study` (returns the study and its Pareto front), `StudySettings`, the spaces,
-`pareto_front` / `select_trial` and `export_trial`; the modules behind it are free to change. Names load on
-first use, so `from autopatch.search import SPACE_NAMES` (the CLI's --help) imports neither optuna nor torch.
+`pareto_front` / `select_trial` / `best_trial` (against the study's reference model) and `export_trial`; the
+modules behind it are free to change. Names load on first use, so `from autopatch.search import SPACE_NAMES` (the
+CLI's --help) imports neither optuna nor torch.
 """
 
 from autopatch._lazy import lazy_exports
@@ -17,7 +18,10 @@ _EXPORTS = {
     "Heartbeat": "autopatch.search.storage",
     "OFASpace": "autopatch.search.spaces",
     "ObjectiveFactory": "autopatch.search.definition",
+    "Pick": "autopatch.search.export",
     "PretrainedSpace": "autopatch.search.spaces",
+    "REFERENCE_ATTR": "autopatch.search.reference",
+    "Reference": "autopatch.search.reference",
     "SPACE_NAMES": "autopatch.search.names",
     "SearchSpace": "autopatch.search.spaces",
     "SearchSummary": "autopatch.search.study",
@@ -31,6 +35,7 @@ _EXPORTS = {
     "candidates": "autopatch.search.pareto",
     "default_space": "autopatch.search.spaces",
     "existing_default_storage_url": "autopatch.search.storage",
+    "export_reference": "autopatch.search.export",
     "export_trial": "autopatch.search.export",
     "front_table": "autopatch.search.pareto",
     "get_fidelity": "autopatch.search.fidelity",
@@ -40,8 +45,10 @@ _EXPORTS = {
     "open_storage": "autopatch.search.storage",
     "open_study": "autopatch.search.definition",
     "pareto_front": "autopatch.search.pareto",
+    "reference_summary": "autopatch.search.reference",
     "run_study": "autopatch.search.study",
     "run_worker": "autopatch.search.workers",
+    "study_reference": "autopatch.search.reference",
     "select_trial": "autopatch.search.pareto",
     "select_lower_bound": "autopatch.search.pareto",
 }

@@ -10,7 +10,7 @@ sizes or later stages reuses them).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
@@ -24,7 +24,7 @@ from autopatch.data import Split, Splits
 from autopatch.features import AveragePatchify
 from autopatch.features.cache import FeatureCache
 from autopatch.features.encoding import prepared
-from autopatch.metrics import image_metrics, image_scores, segmentation_metrics, standard_errors
+from autopatch.metrics import image_metrics, image_scores, resampled_metrics, segmentation_metrics, standard_errors
 from autopatch.search.architecture import Architecture, encoder_prefix
 from autopatch.search.fidelity import FULL, Fidelity
 from autopatch.search.spaces import extractable_blocks
@@ -46,12 +46,15 @@ class TrialResult:
     """metrics: rwap, ap, auroc, pauroc_0.3, aupro_0.3 (with masks), image_auroc, image_ap, image_f1_max on the
     scored split and, on validation, the bootstrap standard errors of the objectives (`metrics.standard_errors`:
     rwap_se, image_ap_se, image_auroc_se); gflops: the truncated encoder on one image; timings: seconds per
-    phase (PHASES) and their total; bank_rows: the rows of the memory bank it fitted (what `export` deploys)."""
+    phase (PHASES) and their total; bank_rows: the rows of the memory bank it fitted (what `export` deploys);
+    draws: those objectives on each bootstrap resample (`metrics.resampled_metrics`), which pair up with any other
+    model's scored on the same split with the same seed (the pick's comparison with the study's reference)."""
 
     metrics: dict[str, float]
     gflops: float
     timings: dict[str, float]
     bank_rows: int = 0
+    draws: dict[str, list[float]] = field(default_factory=dict)
 
 
 class TrialEvaluator:
@@ -153,14 +156,17 @@ class TrialEvaluator:
         masks, types = (self._masks, self._types) if self.pixel_labels else (None, None)
         if self.pixel_labels:
             values.update(segmentation_metrics(scores, masks, types))
+        resampled = {}
         if not self.oracle:  # the validation objective's noise; Test' is an upper bound, not a choice
-            values.update(standard_errors(scores, self._anomalous, masks, types, seed=self.seed))
+            resampled = resampled_metrics(scores, self._anomalous, masks, types, seed=self.seed)
+            values.update(standard_errors(resampled))
         metrics = {name: float(value) for name, value in values.items()}
         timings["metrics"] = perf_counter() - start
         if any(math.isnan(value) for value in metrics.values()):
             raise TrialFailed(f"{arch}: NaN metric ({metrics})")
         timings["total"] = sum(timings[phase] for phase in PHASES)
-        return TrialResult(metrics=metrics, gflops=gflops, timings=timings, bank_rows=bank_rows)
+        draws = {name: values.tolist() for name, values in resampled.items()}
+        return TrialResult(metrics=metrics, gflops=gflops, timings=timings, bank_rows=bank_rows, draws=draws)
 
     def _block_maps(self, arch: Architecture) -> tuple[Encoder | None, list[torch.Tensor], list[torch.Tensor]]:
         """Block maps of `arch` for train and scored images, and the encoder that computed them (None when

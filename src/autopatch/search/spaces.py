@@ -46,7 +46,14 @@ class SearchSpace(ABC):
     def default_params(self) -> list[dict[str, Any]]:
         """The parameters of the space's known-good architectures, one dict per encoder: PatchCore's choice
         (the last blocks of the stride-8 and stride-16 stages, patch size 3) on the encoder as trained. Every
-        study evaluates them first (`search.definition.open_study`), so its front holds a known-good model."""
+        study evaluates them first (`search.definition.open_study`), so its front starts from them; the known-good
+        model a pick must beat is PatchCore itself (`reference_encoder`, `search.reference`)."""
+
+    @property
+    @abstractmethod
+    def reference_encoder(self) -> str:
+        """The encoder of the study's reference, the known-good model a pick must beat (`search.reference`): the
+        space's smallest encoder as trained."""
 
     def defaults(self) -> list[Architecture]:
         """The architectures of `default_params`, built by `suggest` itself (one path from parameters)."""
@@ -114,6 +121,10 @@ class OFASpace(SearchSpace):
             return None
         return Architecture(supernet, {"ks": ks, "e": e, "d": d}, tuple(block_ids), tuple(patch_sizes))
 
+    @property
+    def reference_encoder(self) -> str:
+        return self.supernet or list(OFA_LAYOUT.families)[0]
+
     def default_params(self) -> list[dict[str, Any]]:
         """Per supernet: the largest kernel size and expand ratio (the supernet as trained) unless fixed."""
         kernel = self.kernel_size or max(OFA_LAYOUT.kernel_sizes)
@@ -164,6 +175,10 @@ class PretrainedSpace(SearchSpace):
         if not block_ids:
             return None
         return Architecture(encoder, {}, tuple(block_ids), tuple(patch_sizes))
+
+    @property
+    def reference_encoder(self) -> str:
+        return self.encoders[0]
 
     def default_params(self) -> list[dict[str, Any]]:
         defaults = []

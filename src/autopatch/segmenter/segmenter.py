@@ -31,6 +31,7 @@ from autopatch.metrics import (
     image_metrics,
     image_scores,
     image_threshold,
+    resampled_metrics,
     segmentation_metrics,
     standard_errors,
 )
@@ -193,7 +194,8 @@ class Segmenter:
         `anomalous` marks any image, else flagging at most `normal_fpr` of the normal images. Returns them with
         F1/P/R (None without masks), the image rule, and `metrics`: these images' image metrics, and with masks
         and their defect `types` the pixel metrics (rwAP...), as exactly as this model scores, with the bootstrap
-        standard errors of rwAP, image AP and image AUROC (`metrics.standard_errors`, seeded by the bank's seed)."""
+        standard errors of rwAP, image AP and image AUROC (`metrics.standard_errors`, seeded by the bank's seed), and
+        `draws`: those metrics on each bootstrap resample (`metrics.resampled_metrics`), to compare two models."""
         scores = self.predict(images, batch_size, progress).numpy()
         record: dict[str, Any] = dict.fromkeys(("threshold", "f1", "precision", "recall"))
         per_image = image_scores(scores)
@@ -206,10 +208,13 @@ class Segmenter:
             if types is not None:
                 metrics.update({key: float(v) for key, v in segmentation_metrics(scores, truth, list(types)).items()})
         kinds = None if types is None else list(types)
-        metrics.update(standard_errors(scores, list(anomalous), truth, kinds, seed=self.seed))
+        resampled = resampled_metrics(scores, list(anomalous), truth, kinds, seed=self.seed)
+        metrics.update(standard_errors(resampled))
         self.threshold = record["threshold"]
         self.image_threshold, rule = image_threshold(per_image, list(anomalous), normal_fpr)
-        return {**record, "image_threshold": self.image_threshold, "image_threshold_rule": rule, "metrics": metrics}
+        draws = {name: values.tolist() for name, values in resampled.items()}
+        return {**record, "image_threshold": self.image_threshold, "image_threshold_rule": rule, "metrics": metrics,
+                "draws": draws}
 
     # --- model file -------------------------------------------------------------------------------
 

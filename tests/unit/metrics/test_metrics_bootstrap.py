@@ -1,5 +1,6 @@
-"""Bootstrap standard errors against oracles: a resample's rwAP equals the metric of the stack that holds the
-copies, image AP / AUROC equal scikit-learn's with the copies as sample weights."""
+"""Bootstrap resamples and standard errors against oracles: a resample's rwAP equals the metric of the stack that
+holds the copies, image AP / AUROC equal scikit-learn's with the copies as sample weights; the paired lower bound
+equals a loop over the draws."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from autopatch.metrics import segmentation_metrics, standard_errors
+from autopatch.metrics import paired_lower_bound, resampled_metrics, segmentation_metrics, standard_errors
 from autopatch.metrics.bootstrap import bootstrap_counts, resampled_rwap
 
 
@@ -51,7 +52,8 @@ def test_resamples_keep_each_class_count_and_draw_only_within_it():
 def test_standard_errors_equal_the_spread_of_the_oracle_over_the_same_resamples():
     scores, masks, kinds = random_stack(7, images=12)
     anomalous = np.array([kind != "good" for kind in kinds])
-    got = standard_errors(scores, anomalous, masks, kinds, draws=40, seed=11)
+    resampled = resampled_metrics(scores, anomalous, masks, kinds, draws=40, seed=11)
+    got = standard_errors(resampled)
     per_image = scores.reshape(len(kinds), -1).max(axis=1)
     oracle = {"image_ap": [], "image_auroc": [], "rwap": []}
     for copies in bootstrap_counts(anomalous, draws=40, seed=11):
@@ -60,6 +62,7 @@ def test_standard_errors_equal_the_spread_of_the_oracle_over_the_same_resamples(
         held = np.repeat(np.arange(len(kinds)), copies)
         oracle["rwap"].append(segmentation_metrics(scores[held], masks[held], [kinds[i] for i in held])["rwap"])
     for name, values in oracle.items():
+        assert resampled[name] == pytest.approx(values, abs=1e-12)
         assert got[name + "_se"] == pytest.approx(np.std(values, ddof=1), abs=1e-12)
     assert got["rwap_se"] > 0  # the oracle's spread is not trivially zero on this stack
 
@@ -67,5 +70,24 @@ def test_standard_errors_equal_the_spread_of_the_oracle_over_the_same_resamples(
 def test_without_masks_only_the_image_metrics_and_with_one_class_nothing():
     scores, masks, kinds = random_stack(2)
     anomalous = [kind != "good" for kind in kinds]
-    assert set(standard_errors(scores, anomalous)) == {"image_ap_se", "image_auroc_se"}
-    assert standard_errors(scores, [False] * len(kinds)) == {}
+    assert set(standard_errors(resampled_metrics(scores, anomalous))) == {"image_ap_se", "image_auroc_se"}
+    assert resampled_metrics(scores, [False] * len(kinds)) == {}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_paired_lower_bound_is_the_lead_less_the_spread_of_the_draw_by_draw_differences(seed):
+    rng = np.random.default_rng(seed)
+    common = rng.normal(0.5, 0.2, size=50)  # what both models find easy or hard on a resample
+    mine, other = common + rng.normal(0.03, 0.01, size=50), common + rng.normal(0.0, 0.01, size=50)
+    mine[int(rng.integers(50))] = np.nan  # a resample without an anomalous pixel
+    differences = [a - b for a, b in zip(mine, other, strict=True) if not np.isnan(a - b)]
+    mean = sum(differences) / len(differences)
+    spread = (sum((d - mean) ** 2 for d in differences) / (len(differences) - 1)) ** 0.5
+    assert paired_lower_bound(0.6, mine, 0.55, other) == pytest.approx(0.05 - spread, abs=1e-12)
+    # unpaired, the common part would swamp the lead: each model's own spread is about 0.2
+    assert 0.05 - spread > 0 > 0.05 - np.nanstd(mine, ddof=1)
+
+
+def test_paired_draws_of_other_resamples_are_refused():
+    with pytest.raises(ValueError, match="same resamples"):
+        paired_lower_bound(0.5, [0.1, 0.2], 0.4, [0.1, 0.2, 0.3])
