@@ -11,6 +11,7 @@ replaces the study's reference model (`search.reference`) only when the validati
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -106,26 +107,27 @@ def best_trial(
         return Pick(chosen, chosen)
     metric = objective_metric(attrs)
     fidelity = Fidelity.recorded(attrs)
-    splits = study_splits(study, data_root)
-    evaluator = TrialEvaluator(
-        splits, resolve_device(device), fidelity=Fidelity(fidelity.bank_fraction), seed=int(attrs["seed"]),
-        oracle=bool(attrs["oracle"]),
-    )  # fmt: skip
-    results = {} if fidelity.exact else {t.number: evaluator.evaluate(trial_architecture(t)) for t in choices}
+    resolved = resolve_device(device)
+    # the splits and the evaluator only when a re-score or the reference needs them (an exact study may not)
+    splits = cache(lambda: study_splits(study, data_root))
+    evaluator = cache(lambda: TrialEvaluator(splits(), resolved, fidelity=Fidelity(fidelity.bank_fraction),
+                                             seed=int(attrs["seed"]), oracle=bool(attrs["oracle"])))  # fmt: skip
     if fidelity.exact:
+        results = {}
         scored = {t.number: {**t.user_attrs, metric: objectives(t)[1]} for t in choices}
     else:
+        results = {t.number: evaluator().evaluate(trial_architecture(t)) for t in choices}
         scored = {number: result.metrics for number, result in results.items()}
     values = {number: metrics[metric] for number, metrics in scored.items()}
     errors = {number: metrics.get(metric + SE_SUFFIX) for number, metrics in scored.items()}
     chosen = select_lower_bound(choices, values, errors)
     if not reference or attrs["oracle"] or max_ms is not None:
         return Pick(chosen, chosen)
-    known = study_reference(study, get_space(attrs["space"]).reference_encoder, splits, evaluator.device)
+    known = study_reference(study, get_space(attrs["space"]).reference_encoder, splits, resolved)
     if metric not in known.metrics or (max_gflops is not None and known.gflops > max_gflops):
         return Pick(chosen, chosen)
     if chosen.number not in results:  # an exact study stores no resamples: score the pick once more for them
-        results[chosen.number] = evaluator.evaluate(trial_architecture(chosen))
+        results[chosen.number] = evaluator().evaluate(trial_architecture(chosen))
     margin = known.margin(metric, values[chosen.number], results[chosen.number].draws.get(metric))
     return Pick(chosen if margin > 0 else None, chosen, known, margin)
 

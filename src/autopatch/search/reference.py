@@ -12,6 +12,7 @@ seed (so its resamples are the trials'), and stored with the study (`REFERENCE_A
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -78,15 +79,20 @@ def build_reference(
 
 
 def study_reference(
-    study: optuna.Study, encoder: str, splits: Splits, device: str | torch.device = "cpu", batch_size: int = 32
+    study: optuna.Study,
+    encoder: str,
+    splits: Callable[[], Splits],
+    device: str | torch.device = "cpu",
+    batch_size: int = 32,
 ) -> Reference:
-    """The study's reference on `encoder`: as stored with the study, else fitted on `splits` (the study's) and
-    stored."""
+    """The study's reference on `encoder`: as stored with the study, else fitted on `splits()` (the study's,
+    loaded only then) and stored."""
     stored = study.user_attrs.get(REFERENCE_ATTR)
     if stored is not None and stored.get("encoder") == encoder:
         return Reference.from_dict(stored)
-    segmenter = build_reference(encoder, splits.image_size, device, int(study.user_attrs["seed"]))
-    val = fit_on_splits(segmenter, splits, batch_size)
+    loaded = splits()
+    segmenter = build_reference(encoder, loaded.image_size, device, int(study.user_attrs["seed"]))
+    val = fit_on_splits(segmenter, loaded, batch_size)
     reference = Reference(encoder, describe(segmenter, encoder), segmenter.gflops, val["metrics"], val["draws"])
     study.set_user_attr(REFERENCE_ATTR, reference.to_dict())
     return reference
