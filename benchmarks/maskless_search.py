@@ -27,6 +27,9 @@ IMAGE_SIZE, BANK_FRACTION = 128, 0.1
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=25)
+    parser.add_argument("--synthetic", type=int, default=0,
+                        help="synthetic validation anomalies (the search's default is 16; 0, this script's default: "
+                        "the real anomalies only, as the README's figures)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--json", type=Path, default=Path("runs/bench/maskless_search.json"))
     parser.add_argument("--out", type=Path, default=Path("runs/maskless"))
@@ -48,7 +51,8 @@ def main() -> None:
             study = f"{CATEGORY}-{objective}-s{seed}"
             found = autopatch.run_search(data, name or CATEGORY, objective=objective, trials=args.trials,
                                          seed=seed, image_size=IMAGE_SIZE, bank_fraction=BANK_FRACTION,
-                                         study=study, out=args.out, progress=False)  # fmt: skip
+                                         synthetic=args.synthetic, study=study, out=args.out,
+                                         progress=False)  # fmt: skip
             exported = autopatch.export(found, args.out / f"{study}.pt", bank_fraction=BANK_FRACTION)
             test = autopatch.evaluate(exported.path, ROOT, category=CATEGORY)  # with masks
             rows.append({"objective": objective, "seed": seed, "trial": exported.trial,

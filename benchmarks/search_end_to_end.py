@@ -29,6 +29,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=REPO / ".." / "shared" / "data" / "mvtec_bottle")
     parser.add_argument("--category", default="bottle")
     parser.add_argument("--k", type=int, default=1)
+    parser.add_argument("--synthetic", type=int, default=0,
+                        help="synthetic validation anomalies (the search's default is 16; 0, this script's default: "
+                        "the real anomalies only, as the README's figures)")
     parser.add_argument("--trials", type=int, default=50)
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--image-size", type=int, default=224)
@@ -48,8 +51,9 @@ def main() -> None:
     for seed in (int(s) for s in args.seeds.split(",")):
         start = time.perf_counter()
         found = autopatch.run_search(args.data, args.category, trials=args.trials, k=args.k, seed=seed,
-                                     image_size=args.image_size, fidelity=args.fidelity, space="pretrained",
-                                     out=args.out / args.fidelity, device=args.device, progress=False)  # fmt: skip
+                                     synthetic=args.synthetic, image_size=args.image_size, fidelity=args.fidelity,
+                                     space="pretrained", out=args.out / args.fidelity, device=args.device,
+                                     progress=False)  # fmt: skip
         searched = time.perf_counter()
         pick = best_trial(found.study, device=args.device, reference=args.reference)
         picked = time.perf_counter()

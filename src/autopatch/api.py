@@ -48,6 +48,7 @@ from autopatch.search import (
     StudySettings,
     best_trial,
     default_space,
+    default_synthetic,
     existing_default_storage_url,
     export_reference,
     export_trial,
@@ -223,7 +224,7 @@ def run_search(
     bank_fraction: float | None = None,
     max_gflops: float | None = None,
     oracle: bool = False,
-    synthetic: int = 0,
+    synthetic: int | None = None,
     synthetic_kind: str = MIX,
     cost: str = "gflops",
     runtime: str | None = None,
@@ -240,8 +241,9 @@ def run_search(
     (default: rwap when every validation anomaly has a mask, else image-ap). `fidelity`: how the trials score
     the validation split, a preset name ('fast', the default, or 'full') or a `Fidelity`; `bank_fraction`
     replaces its bank fraction. The pick you export is re-fitted exactly whatever the fidelity. `synthetic` adds
-    that many synthetic anomalies of `synthetic_kind` to validation (`data.splits.load_splits`); with it `k` may
-    be 0: a search with no real defect at all. `cost` 'latency' minimises each architecture's measured batch-1
+    that many synthetic anomalies of `synthetic_kind` to validation (`data.splits.load_splits`; default
+    `search.DEFAULT_SYNTHETIC`, none for a Test' `oracle`, 0: real anomalies only); with them `k` may be 0: a
+    search with no real defect at all. `cost` 'latency' minimises each architecture's measured batch-1
     latency as deployed in `runtime` ('torch', the default, 'onnx' or 'openvino'; `deploy.LatencyMeter`) instead of
     its GFLOPs.
 
@@ -249,9 +251,10 @@ def run_search(
     >>> result = autopatch.run_search(autopatch.demo_data_root(), "hazelnut_toy", trials=3, image_size=64,
     ...                           out=tempfile.mkdtemp(), progress=False)
     >>> result.study_name, result.complete, len(result.front) >= 1
-    ('hazelnut_toy-pretrained-k1-s0', 3, True)
+    ('hazelnut_toy-pretrained-k1-s0-syn16', 3, True)
     """
     folders = isinstance(data_root, FolderDataset)
+    synthetic = default_synthetic(oracle) if synthetic is None else synthetic
     if objective is None:  # synthetic anomalies have masks: without real ones rwAP can be searched
         objective = "rwap" if (k == 0 and synthetic) or has_masks(data_root, category) else "image-ap"
     if isinstance(fidelity, str):

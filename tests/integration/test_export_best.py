@@ -11,7 +11,7 @@ import pytest
 import autopatch
 from autopatch.backbones import create_encoder
 from autopatch.data import load_splits
-from autopatch.search import FIDELITIES, Fidelity, best_trial
+from autopatch.search import DEFAULT_SYNTHETIC, FIDELITIES, Fidelity, best_trial
 from autopatch.search.export import trial_architecture
 from autopatch.search.pareto import candidates, objectives, pareto_front
 from autopatch.segmenter import Segmenter, fit_on_splits
@@ -44,7 +44,8 @@ def test_best_after_a_strided_projected_search_is_the_exactly_rescored_pick(tmp_
                                  device="cpu", progress=False)  # fmt: skip
     trials = found.study.get_trials(deepcopy=False)
     choices = candidates(trials)
-    splits = load_splits(TOY, "hazelnut_toy", 1, image_size=64)
+    # the default search adds synthetic anomalies (seeded by the study's seed) to the one real one per type
+    splits = load_splits(TOY, "hazelnut_toy", 1, image_size=64, synthetic=DEFAULT_SYNTHETIC, synthetic_seed=0)
     exact = {t.number: oracle_metrics(t, splits, seed=0, fraction=0.5) for t in choices}
     values = {number: metrics["rwap"] for number, metrics in exact.items()}
     errors = {number: metrics["rwap_se"] for number, metrics in exact.items()}
@@ -76,7 +77,7 @@ def test_search_and_pareto_say_how_the_trials_were_scored(tmp_path, capsys):
     said = (f"trials scored at bank fraction 0.5, query stride {fast.query_stride}, projection {fast.projection} "
             "dims; export --trial best re-scores the front exactly")  # fmt: skip
     assert said in capsys.readouterr().out.splitlines()
-    assert main(["pareto", "--study", "hazelnut_toy-pretrained-k1-s0", "--runs", str(tmp_path)]) == 0
+    assert main(["pareto", "--study", "hazelnut_toy-pretrained-k1-s0-syn16", "--runs", str(tmp_path)]) == 0
     assert said in capsys.readouterr().out.splitlines()
     assert main(["search", str(TOY), "--category", "hazelnut_toy", *common, "--fidelity", "full", "--study", "exact",
                  "--out", str(tmp_path)]) == 0  # fmt: skip

@@ -31,9 +31,9 @@ def paired_margin(value, draws, other, other_draws) -> float:
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory):
-    out = tmp_path_factory.mktemp("reference")
+    out = tmp_path_factory.mktemp("reference")  # no synthetic anomalies: the same splits as run_baseline's
     return out, autopatch.run_search(TOY, "hazelnut_toy", trials=4, image_size=64, fidelity="full", bank_fraction=0.5,
-                                out=out, device="cpu", progress=False, seed=3)  # fmt: skip
+                                synthetic=0, out=out, device="cpu", progress=False, seed=3)  # fmt: skip
 
 
 def test_the_pick_is_compared_with_patchcore_fitted_on_the_same_splits(searched, capsys):

@@ -25,7 +25,7 @@ def test_a_folder_search_without_masks_maximises_image_ap_and_exports_an_ok_ng_m
     out = tmp_path / "runs"
     assert main(["search", *FOLDERS, *FAST, "--trials", "3", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
-    name = "hazelnut_toy-pretrained-k1-s0-image-ap"  # the objective is in the default name
+    name = "hazelnut_toy-pretrained-k1-s0-syn16-image-ap"  # the synthetic count and objective are in the name
     assert f"study {name}" in printed and "image AP" in printed.splitlines()[2]
     study = optuna.load_study(study_name=name, storage=open_storage(f"sqlite:///{out / f'{name}.db'}", create=False))
     assert study.user_attrs["objective"] == "image-ap" and study.user_attrs["folders"]["mask_dir"] is None

@@ -22,7 +22,7 @@ def test_a_latency_search_stores_latency_and_gflops_and_pareto_prints_both(tmp_p
     args = ["search", str(TOY), "--category", "hazelnut_toy", "--image-size", "64", "--device", "cpu",
             "--trials", "4", "--cost", "latency", "--runtime", "onnx", "--out", str(tmp_path)]  # fmt: skip
     assert main(args) == 0
-    name = "hazelnut_toy-pretrained-k1-s0-latency-onnx"
+    name = "hazelnut_toy-pretrained-k1-s0-syn16-latency-onnx"
     study = optuna.load_study(study_name=name, storage=open_storage(f"sqlite:///{tmp_path / f'{name}.db'}"))
     complete = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(complete) == 4

@@ -58,7 +58,7 @@ def autopatch_process(*args: str, new_session: bool = False) -> subprocess.Popen
 
 
 def test_a_search_killed_and_resumed_with_more_trials_repeats_no_architecture(tmp_path):
-    out, name = tmp_path / "s1", "hazelnut_toy-pretrained-k1-s0"
+    out, name = tmp_path / "s1", "hazelnut_toy-pretrained-k1-s0-syn16"
     url = f"sqlite:///{out / f'{name}.db'}"
     killed = autopatch_process("search", str(TOY), *SEARCH, "--trials", "40", "--out", str(out))  # never finishes
     deadline = time.monotonic() + 300
@@ -110,13 +110,13 @@ def test_a_resume_on_other_data_is_refused_and_a_moved_copy_is_accepted(tmp_path
     assert len(errors) == 1
     error = errors[0]
     assert str(first) in error and str(other) in error and "other files" in error
-    name = "hazelnut_toy-pretrained-k1-s0"
+    name = "hazelnut_toy-pretrained-k1-s0-syn16"
     assert len(complete_trials(f"sqlite:///{out / f'{name}.db'}", name)) == 3  # nothing was added
 
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_ctrl_c_in_a_search_is_one_line_exit_130_and_leaves_no_trial_running(tmp_path, workers):
-    out, name = tmp_path / "s", "hazelnut_toy-pretrained-k1-s0"
+    out, name = tmp_path / "s", "hazelnut_toy-pretrained-k1-s0-syn16"
     suffix = "db" if workers == 1 else "journal"
     url = f"sqlite:///{out / f'{name}.db'}" if workers == 1 else f"journal:///{out / f'{name}.journal'}"
     args = ["search", str(TOY), *SEARCH, "--trials", "400", "--workers", str(workers), "--out", str(out)]

@@ -32,3 +32,14 @@ def test_a_search_with_zero_real_defects_runs_resumes_and_exports(tmp_path, caps
     val = load_splits(TOY, "hazelnut_toy", 0, image_size=64, synthetic=6)
     assert sum(kind.startswith("synthetic_") for kind in val.val.types) == 6
     assert "image thr" in printed and "(image F1-max on validation)" in printed  # chosen on synthetic anomalies
+
+
+def test_a_search_adds_16_synthetic_anomalies_unless_told_not_to_or_scored_on_test(tmp_path):
+    for extra, name, synthetic in (
+        ([], "hazelnut_toy-pretrained-k1-s0-syn16", 16),  # the documented default
+        (["--synthetic", "0"], "hazelnut_toy-pretrained-k1-s0", 0),  # the paper's protocol, and older studies'
+        (["--test-oracle"], "hazelnut_toy-pretrained-k1-s0-oracle", 0),  # Test' is the validation: nothing added
+    ):
+        assert main(["search", str(TOY), *COMMON, *extra, "--trials", "1", "--out", str(tmp_path)]) == 0
+        study = optuna.load_study(study_name=name, storage=open_storage(f"sqlite:///{tmp_path / f'{name}.db'}"))
+        assert study.user_attrs["synthetic"] == synthetic

@@ -15,7 +15,7 @@ from autopatch.cli.common import (
     data_source,
     print_front,
 )
-from autopatch.search.names import COSTS, OBJECTIVES, RUNTIMES, SPACE_NAMES
+from autopatch.search.names import COSTS, DEFAULT_SYNTHETIC, OBJECTIVES, RUNTIMES, SPACE_NAMES
 
 if TYPE_CHECKING:
     from autopatch.search import SearchSummary
@@ -42,10 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--space", choices=SPACE_NAMES, default=None,
                         help="search space (default: ofa when its weights are local, else pretrained)")
     parser.add_argument("--k", type=int, default=1,
-                        help="anomalous validation images per defect type (0 with --synthetic: no real defect)")
-    parser.add_argument("--synthetic", type=int, default=0,
+                        help="anomalous validation images per defect type (0: no real defect, synthetic ones only)")
+    parser.add_argument("--synthetic", type=int, default=None,
                         help="synthetic anomalies added to validation, made from a few train normals that leave "
-                        "the train split (see `autopatch synthetic`)")
+                        f"the train split (see `autopatch synthetic`; default {DEFAULT_SYNTHETIC}, none with "
+                        "--test-oracle; 0: the real anomalies only)")
     add_synthetic_kind(parser, "--synthetic-kind", "generator of the synthetic anomalies; mix cycles through all")
     parser.add_argument("--trials", type=int, default=100, help="complete trials the study should hold in total")
     parser.add_argument("--seed", type=int, default=0, help="sampler and bank-fraction seed")
@@ -54,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_fidelity(parser, "random fraction of the bank per trial (default: the fidelity's)")
     add_image_size(parser, 224)
     add_device(parser)
-    parser.add_argument("--study", default=None, help="study name (default: <category>-<space>-k<k>-s<seed>)")
+    parser.add_argument("--study", default=None,
+                        help="study name (default: <category>-<space>-k<k>-s<seed>[-syn<N>]...; see README)")
     parser.add_argument("--storage", default=None, help="Optuna storage URL (default: a file under --out)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
     parser.add_argument("--out", type=Path, default=Path("runs"), help="folder of the default study files")

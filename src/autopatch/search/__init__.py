@@ -10,6 +10,7 @@ from autopatch._lazy import lazy_exports
 
 _EXPORTS = {
     "DEFAULT_FIDELITY": "autopatch.search.fidelity",
+    "DEFAULT_SYNTHETIC": "autopatch.search.names",
     "FIDELITIES": "autopatch.search.fidelity",
     "Fidelity": "autopatch.search.fidelity",
     "Architecture": "autopatch.search.architecture",
@@ -34,6 +35,7 @@ _EXPORTS = {
     "build_encoder": "autopatch.search.architecture",
     "candidates": "autopatch.search.pareto",
     "default_space": "autopatch.search.spaces",
+    "default_synthetic": "autopatch.search.names",
     "existing_default_storage_url": "autopatch.search.storage",
     "export_reference": "autopatch.search.export",
     "export_trial": "autopatch.search.export",

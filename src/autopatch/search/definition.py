@@ -86,7 +86,7 @@ class StudySettings:
         check_count("--synthetic", self.synthetic, 0)
         check_kind(self.synthetic_kind)
         if self.k == 0 and not self.synthetic:
-            raise AutopatchError("--k 0 validates on synthetic anomalies only: give --synthetic N (e.g. 16)")
+            raise AutopatchError("--k 0 validates on synthetic anomalies only: give --synthetic N (e.g. 16), not 0")
         check_count("--k", self.k, 0)
         object.__setattr__(self, "image_size", image_size_spec(self.image_size))
         check_resize(self.resize)

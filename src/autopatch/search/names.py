@@ -10,6 +10,15 @@ PIXEL_OBJECTIVES = ("rwap",)  # need masks
 COSTS = {"gflops": "GFLOPs", "latency": "latency ms"}
 RUNTIMES = ("torch", "onnx", "openvino")
 DEFAULT_RUNTIME = "torch"
+# Synthetic anomalies (data.synthetic) a search adds to its validation unless told otherwise: on every shared
+# dataset they rank architectures better against Test' than one real anomaly per defect type (README, issue 12).
+# A Test' oracle search adds none: its validation is the test split.
+DEFAULT_SYNTHETIC = 16
+
+
+def default_synthetic(oracle: bool) -> int:
+    """How many synthetic validation anomalies a search adds when the caller does not say."""
+    return 0 if oracle else DEFAULT_SYNTHETIC
 
 
 def objective_label(study_attrs: dict) -> str:

@@ -15,7 +15,7 @@ TOY = Path(__file__).resolve().parents[3] / "examples" / "data" / "hazelnut_toy"
         (["search", str(TOY), "--category", "hazelnut_toy", "--bank-fraction", "0"], "--bank-fraction 0.0"),
         (["search", str(TOY), "--category", "hazelnut_toy", "--bank-fraction", "-1"], "--bank-fraction -1.0"),
         (["search", str(TOY), "--category", "hazelnut_toy", "--bank-fraction", "2"], "--bank-fraction 2.0"),
-        (["search", str(TOY), "--category", "hazelnut_toy", "--k", "0"], "--k 0"),
+        (["search", str(TOY), "--category", "hazelnut_toy", "--k", "0", "--synthetic", "0"], "--k 0"),
         (["search", str(TOY), "--category", "hazelnut_toy", "--max-gflops", "0"], "--max-gflops 0.0"),
         (["search", str(TOY), "--category", "hazelnut_toy", "--trials", "0"], "--trials 0"),
         (["fit", str(TOY), "--category", "hazelnut_toy", "--backbone", "efficientnet_lite0", "--blocks", "4",
