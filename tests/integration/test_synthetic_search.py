@@ -1,5 +1,6 @@
 """A search with no real defect: `--k 0 --synthetic N` validates on synthetic anomalies, is recorded with its
-settings, refuses a resume with others, and exports a model whose thresholds come from that validation."""
+settings, refuses a resume with others, and exports a model whose thresholds come from that validation. Without
+`--synthetic` a search adds 16 of them, unless it is scored on Test'."""
 
 from __future__ import annotations
 
