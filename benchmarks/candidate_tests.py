@@ -35,7 +35,7 @@ def candidate_tests(study: optuna.Study) -> dict[str, object]:
     test value; the lower-bound pick's number."""
     attrs = study.user_attrs
     metric = objective_metric(attrs)
-    evaluator = TrialEvaluator(study_splits(study), "cpu", fidelity=Fidelity(Fidelity.recorded(attrs).bank_fraction),
+    evaluator = TrialEvaluator(study_splits(study), "cpu", fidelity=Fidelity.recorded(attrs).exact_rescore(),
                                seed=int(attrs["seed"]))  # fmt: skip
     choices = candidates(study.get_trials(deepcopy=False))
     rows = []
@@ -49,9 +49,11 @@ def candidate_tests(study: optuna.Study) -> dict[str, object]:
             print(f"  {rows[-1]}", flush=True)
     pick = select_lower_bound(choices, {row["trial"]: row["val"] for row in rows},
                               {row["trial"]: row["val_se"] for row in rows})  # fmt: skip
+    best = max(rows, key=lambda row: row["test"])
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     return {"study": study.study_name, "dataset": attrs["category"], "objective": metric, "trials": len(complete),
-            "pick": pick.number, "candidates": rows}  # fmt: skip
+            "pick": pick.number, "pick_test": next(row["test"] for row in rows if row["trial"] == pick.number),
+            "best": best["trial"], "best_test": best["test"], "candidates": rows}  # fmt: skip
 
 
 def main() -> None:
@@ -73,11 +75,8 @@ def main() -> None:
                 studies.append(candidate_tests(study))
     print(f"\n{'study':<36}{'trials':>7}{'candidates':>11}{'pick':>6}{'test':>7}{'best':>6}{'test':>7}")
     for row in studies:
-        tests = {candidate["trial"]: 100 * candidate["test"] for candidate in row["candidates"]}
-        best = max(tests, key=tests.__getitem__)
-        row |= {"pick_test": tests[row["pick"]] / 100, "best_test": tests[best] / 100}
-        print(f"{row['study']:<36}{row['trials']:>7}{len(tests):>11}{row['pick']:>6}{tests[row['pick']]:>7.1f}"
-              f"{best:>6}{tests[best]:>7.1f}")  # fmt: skip
+        print(f"{row['study']:<36}{row['trials']:>7}{len(row['candidates']):>11}{row['pick']:>6}"
+              f"{100 * row['pick_test']:>7.1f}{row['best']:>6}{100 * row['best_test']:>7.1f}")  # fmt: skip
     for dataset in dict.fromkeys(row["dataset"] for row in studies):
         picks = [100 * row["pick_test"] for row in studies if row["dataset"] == dataset]
         bests = [100 * row["best_test"] for row in studies if row["dataset"] == dataset]

@@ -127,7 +127,7 @@ def cv_pick(study: optuna.Study, folds: int) -> dict[str, float | int]:
     """Test rwAP of the lower-bound pick among the candidates, re-scored exactly on the validation split, of the
     same rule on the mean over `folds` folds of the normals, and of the highest validation pixel AUROC."""
     attrs = study.user_attrs
-    exact, seed = Fidelity(Fidelity.recorded(attrs).bank_fraction), int(attrs["seed"])
+    exact, seed = Fidelity.recorded(attrs).exact_rescore(), int(attrs["seed"])
     splits = study_splits(study)
     choices = candidates(study.get_trials(deepcopy=False))
     archs = {t.number: trial_architecture(t) for t in choices}

@@ -110,7 +110,7 @@ def best_trial(
     resolved = resolve_device(device)
     # the splits and the evaluator only when a re-score or the reference needs them (an exact study may not)
     splits = cache(lambda: study_splits(study, data_root))
-    evaluator = cache(lambda: TrialEvaluator(splits(), resolved, fidelity=Fidelity(fidelity.bank_fraction),
+    evaluator = cache(lambda: TrialEvaluator(splits(), resolved, fidelity=fidelity.exact_rescore(),
                                              seed=int(attrs["seed"]), oracle=bool(attrs["oracle"])))  # fmt: skip
     if fidelity.exact:
         results = {}

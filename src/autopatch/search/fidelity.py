@@ -47,6 +47,11 @@ class Fidelity:
         """Every query answered exactly (the bank may still be a fraction)."""
         return self.query_stride == 1 and self.projection is None
 
+    def exact_rescore(self) -> Fidelity:
+        """How `export --trial best` re-scores a study's candidates: its bank fraction, every query answered
+        exactly, no projection."""
+        return Fidelity(self.bank_fraction)
+
     def describe(self) -> str:
         projection = "none" if self.projection is None else f"{self.projection} dims"
         return f"bank fraction {self.bank_fraction:g}, query stride {self.query_stride}, projection {projection}"
